@@ -1,0 +1,71 @@
+// Package cli holds punch's command-line interface: one file per
+// subcommand, each a thin layer over the library packages.
+package cli
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is the punch version, set at build time with
+// -ldflags "-X github.com/punchkit/punch/internal/cli.Version=v1.2.3".
+var Version = "v0.1.0-dev"
+
+// globals are the flags every subcommand shares.
+type globals struct {
+	verbose bool
+}
+
+// logger returns the debug logger when -v is set, a warnings-only logger
+// otherwise. Logs go to stderr so that stdout stays free for data.
+func (g *globals) logger(w io.Writer) *slog.Logger {
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// New builds the root command with every subcommand attached.
+func New() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "punch",
+		Short: "Connect two hosts behind NATs and firewalls",
+		Long: `punch connects two computers that both sit behind NATs and firewalls:
+directly where the network allows it (TCP simultaneous open, UDP hole
+punching, reverse connection), through a relay where it does not.`,
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print debug logs to stderr")
+	root.SetErr(os.Stderr)
+	for _, add := range subcommands {
+		root.AddCommand(add(g))
+	}
+	return root
+}
+
+// subcommands lists the constructors of the subcommands; each file in this
+// package appends its own from init.
+var subcommands []func(*globals) *cobra.Command
+
+// usageError marks an error caused by bad command-line input.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// ExitCode maps an error returned by the command tree to a process exit
+// code: 2 for bad usage, 1 for anything else.
+func ExitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
