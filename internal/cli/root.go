@@ -4,6 +4,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -45,6 +46,7 @@ punching, reverse connection), through a relay where it does not.`,
 	}
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print debug logs to stderr")
 	root.SetErr(os.Stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	for _, add := range subcommands {
 		root.AddCommand(add(g))
 	}
@@ -64,8 +66,28 @@ func (e usageError) Unwrap() error { return e.error }
 // code: 2 for bad usage, 1 for anything else.
 func ExitCode(err error) int {
 	var u usageError
-	if errors.As(err, &u) {
+	var st exitStatus
+	switch {
+	case errors.As(err, &st):
+		return int(st)
+	case errors.As(err, &u):
 		return 2
 	}
 	return 1
+}
+
+// exitStatus is an error that carries a process exit status to pass on,
+// such as the status of a command run by `punch lab exec`.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
 }

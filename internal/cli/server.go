@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/punchkit/punch/stunserver"
+)
+
+func init() { subcommands = append(subcommands, newServerCmd) }
+
+// serverOptions are the flags of `punch server`.
+type serverOptions struct {
+	ips        []string
+	altIPs     []string
+	stunPort   int
+	altPort    int
+	noTCP      bool
+	tcpTimeout time.Duration
+}
+
+func newServerCmd(g *globals) *cobra.Command {
+	o := &serverOptions{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the punch servers: STUN (RFC 8489, RFC 5780)",
+		Long: `server runs the infrastructure that punch clients use to find their way
+through NATs. For now that is a STUN server; the rendezvous server will join
+it in the same process.
+
+The STUN server answers Binding requests over UDP and TCP on port 3478 with
+the client's public address (XOR-MAPPED-ADDRESS and MAPPED-ADDRESS), and
+answers classic RFC 3489 clients too. Given a second IP address with
+--alt-ip, it also serves RFC 5780 NAT behaviour discovery: it listens on two
+ports (--stun-port and --alt-port) on both addresses, tells clients the other
+address (OTHER-ADDRESS), and answers a CHANGE-REQUEST from the other IP
+and/or port, which lets a client tell how its NAT maps and filters. Both
+addresses must belong to this host and reach the internet directly (not
+through a NAT).
+
+The server never answers with more than a small fixed number of bytes on
+top of the request, and drops anything that is not a STUN Binding request,
+so it cannot be used to amplify attacks.
+
+It prints one line per listening address to stderr and runs until
+interrupted (Ctrl-C).`,
+		Example: `  # STUN on port 3478 of every address, UDP and TCP, IPv4 and IPv6
+  punch server
+
+  # RFC 5780: two public IPs, ports 3478 and 3479 on each
+  punch server --ip 203.0.113.5 --alt-ip 203.0.113.6
+
+  # the same over IPv6 and IPv4 at once
+  punch server --ip 203.0.113.5 --alt-ip 203.0.113.6 \
+      --ip 2001:db8::5 --alt-ip 2001:db8::6
+
+  # UDP only, on another port, debug logs
+  punch server -v --ip 192.0.2.1 --stun-port 19302 --no-tcp`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("server takes no arguments, got %q", args)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context(), g.logger(cmd.ErrOrStderr()), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.ips, "ip", nil, "address to serve on, repeatable (default: all addresses, 0.0.0.0 and ::)")
+	f.StringSliceVar(&o.altIPs, "alt-ip", nil, "second address of this host: enables RFC 5780 with the --ip of the same family, repeatable once per family")
+	f.IntVar(&o.stunPort, "stun-port", stunserver.DefaultPort, "STUN port, UDP and TCP")
+	f.IntVar(&o.altPort, "alt-port", 0, "second STUN port, with --alt-ip (default: --stun-port + 1)")
+	f.BoolVar(&o.noTCP, "no-tcp", false, "serve STUN over UDP only")
+	f.DurationVar(&o.tcpTimeout, "tcp-timeout", stunserver.DefaultTCPIdleTimeout, "drop a STUN TCP client that takes longer than this to send a request")
+	return cmd
+}
+
+// service is one server that `punch server` runs, its sockets open. serve
+// blocks until ctx is cancelled and then releases everything it holds;
+// close releases it all without serving.
+type service struct {
+	name  string
+	serve func(ctx context.Context) error
+	close func()
+}
+
+// run opens every service's sockets, so that a bad flag or a busy port
+// fails before anything runs, then serves them all until ctx is cancelled.
+// A new server (rendezvous, relay) adds its opener to the list.
+func (o *serverOptions) run(ctx context.Context, log *slog.Logger, stderr io.Writer) error {
+	openers := []func(context.Context, *slog.Logger, io.Writer) (service, error){
+		o.stunService,
+	}
+	var services []service
+	for _, open := range openers {
+		s, err := open(ctx, log, stderr)
+		if err != nil {
+			for _, s := range services {
+				s.close()
+			}
+			return err
+		}
+		services = append(services, s)
+	}
+	return runServices(ctx, services)
+}
+
+// stunService validates the STUN flags, opens the STUN sockets and prints
+// their addresses.
+func (o *serverOptions) stunService(ctx context.Context, log *slog.Logger, stderr io.Writer) (service, error) {
+	lc, err := o.listenConfig()
+	if err != nil {
+		return service{}, err
+	}
+	ss, err := stunserver.Listen(ctx, lc)
+	if errors.Is(err, stunserver.ErrBadConfig) {
+		return service{}, usageError{err}
+	}
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return service{}, fmt.Errorf("stun: %w (another server has the port: stop it or pick another --stun-port)", err)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return service{}, fmt.Errorf("stun: %w (--ip and --alt-ip must be addresses of this host)", err)
+	case err != nil:
+		return service{}, fmt.Errorf("stun: %w", err)
+	}
+	for _, g := range ss.UDP {
+		for _, sk := range g {
+			role := ""
+			if len(g) > 1 {
+				role = " (" + sk.Role.String() + ")"
+			}
+			fmt.Fprintf(stderr, "stun: listening on udp %v%s\n", sk.Conn.LocalAddr(), role)
+		}
+	}
+	for _, ln := range ss.TCP {
+		fmt.Fprintf(stderr, "stun: listening on tcp %v\n", ln.Addr())
+	}
+	srv := stunserver.New(&stunserver.Config{
+		Software:       "punch " + Version,
+		TCPIdleTimeout: o.tcpTimeout,
+		Logger:         log,
+	})
+	return service{
+		name: "stun",
+		serve: func(ctx context.Context) error {
+			defer srv.Close()
+			return srv.Serve(ctx, ss)
+		},
+		close: func() { ss.Close() },
+	}, nil
+}
+
+// listenConfig turns the STUN flags into a stunserver.ListenConfig.
+func (o *serverOptions) listenConfig() (*stunserver.ListenConfig, error) {
+	lc := &stunserver.ListenConfig{NoTCP: o.noTCP}
+	var err error
+	if lc.IPs, err = parseIPs("--ip", o.ips); err != nil {
+		return nil, err
+	}
+	if lc.AltIPs, err = parseIPs("--alt-ip", o.altIPs); err != nil {
+		return nil, err
+	}
+	if o.stunPort < 1 || o.stunPort > 65535 {
+		return nil, usageError{fmt.Errorf("--stun-port %d: want a port from 1 to 65535", o.stunPort)}
+	}
+	lc.Port = o.stunPort
+	if o.altPort != 0 {
+		if len(o.altIPs) == 0 {
+			return nil, usageError{errors.New("--alt-port needs --alt-ip: the second port serves RFC 5780 only")}
+		}
+		if o.altPort < 1 || o.altPort > 65535 || o.altPort == o.stunPort {
+			return nil, usageError{fmt.Errorf("--alt-port %d: want a port from 1 to 65535 other than --stun-port", o.altPort)}
+		}
+		lc.AltPort = o.altPort
+	} else if len(o.altIPs) > 0 && o.stunPort == 65535 {
+		return nil, usageError{errors.New("--stun-port 65535 leaves no room for the second port: set --alt-port")}
+	}
+	for _, alt := range lc.AltIPs {
+		for _, ip := range lc.IPs {
+			if ip.Unmap() == alt.Unmap() {
+				return nil, usageError{fmt.Errorf("--alt-ip %v is also given as --ip: the alternate address must be a second address of this host", alt)}
+			}
+		}
+	}
+	if len(lc.AltIPs) > 0 && len(lc.IPs) == 0 {
+		return nil, usageError{errors.New("--alt-ip needs --ip: give the primary address of the same family")}
+	}
+	if o.tcpTimeout <= 0 {
+		return nil, usageError{fmt.Errorf("--tcp-timeout %v: want a positive duration", o.tcpTimeout)}
+	}
+	return lc, nil
+}
+
+// parseIPs parses the values of an IP flag.
+func parseIPs(flag string, values []string) ([]netip.Addr, error) {
+	var ips []netip.Addr
+	for _, v := range values {
+		ip, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s %q: not an IP address", flag, v)}
+		}
+		ips = append(ips, ip)
+	}
+	return ips, nil
+}
+
+// runServices runs every service until ctx is cancelled, or until one of
+// them fails, which stops the others. It returns nil after cancellation,
+// and the first failure otherwise.
+func runServices(ctx context.Context, services []service) error {
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for _, s := range services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.serve(ctx)
+			if err != nil && ctx.Err() == nil {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("%s server: %w", s.name, err)
+				}
+				mu.Unlock()
+			}
+			cancel()
+		}()
+	}
+	wg.Wait()
+	if first == nil && parent.Err() == nil {
+		// every service returned without failing or being cancelled
+		return errors.New("servers stopped unexpectedly")
+	}
+	return first
+}

@@ -1,0 +1,198 @@
+package natlab_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/punchkit/punch/natlab"
+	"github.com/punchkit/punch/natlab/labtest"
+	"golang.org/x/sys/unix"
+)
+
+// TestLowTTL checks that the internet is routed: a datagram sent with a TTL
+// of 2 opens its sender's NAT mapping, then expires in the core before it
+// reaches the other side.
+func TestLowTTL(t *testing.T) {
+	lab := labtest.New(t, natlab.Config{Sites: []natlab.Site{{Name: "natA", NAT: natlab.PortRestricted}}})
+	host, server := labtest.Node(t, lab, "a"), labtest.Node(t, lab, "server")
+	for _, is4 := range []bool{true, false} {
+		t.Run(network(is4), func(t *testing.T) {
+			srv := listenUDP(t, server, netip.AddrPortFrom(server.Addr(is4), 0))
+			c := listenUDP(t, host, netip.AddrPortFrom(host.Addr(is4), 0))
+			public := netip.AddrPortFrom(host.PublicAddr(is4), c.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+			srvAddr := srv.LocalAddr().(*net.UDPAddr).AddrPort()
+
+			// Before anything was sent, the NAT drops the server's datagram.
+			srv.WriteToUDPAddrPort([]byte("early"), public)
+			if got := received(c, 200*time.Millisecond); len(got) != 0 {
+				t.Fatalf("an unsolicited datagram passed a port-restricted NAT: %v", got)
+			}
+			setTTL(t, c, is4, 2)
+			c.WriteToUDPAddrPort([]byte("low"), srvAddr)
+			if got := received(srv, 200*time.Millisecond); len(got) != 0 {
+				t.Fatalf("a datagram with TTL 2 reached the server: %v", got)
+			}
+			srv.WriteToUDPAddrPort([]byte("late"), public)
+			if got := received(c, time.Second); !got[srvAddr] {
+				t.Fatalf("the TTL-2 datagram did not open the mapping for the server's reply")
+			}
+		})
+	}
+}
+
+func setTTL(tb testing.TB, c *net.UDPConn, is4 bool, ttl int) {
+	tb.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var serr error
+	raw.Control(func(fd uintptr) {
+		if is4 {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL, ttl)
+		} else {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, ttl)
+		}
+	})
+	if serr != nil {
+		tb.Fatal(serr)
+	}
+}
+
+// TestHairpin checks that a hairpinning NAT loops a datagram to its own
+// public address back to the LAN, between two sockets of one host and
+// between two hosts, and that a NAT without hairpinning does not. (A socket
+// that sends to its own public address is not looped back: conntrack cannot
+// hold a flow whose two directions are the same tuple.)
+func TestHairpin(t *testing.T) {
+	lab := labtest.New(t, natlab.Config{Sites: []natlab.Site{
+		{Name: "natA", NAT: natlab.FullCone, Hairpin: true, Hosts: []string{"a", "a2"}},
+		{Name: "natB", NAT: natlab.FullCone},
+	}})
+	server := labtest.Node(t, lab, "server")
+	for _, is4 := range []bool{true, false} {
+		obs := newObserver(t, server, is4)
+		for _, tc := range []struct {
+			from, to string
+			want     bool
+		}{{"a", "a", true}, {"a", "a2", true}, {"b", "b", false}} {
+			t.Run(network(is4)+"/"+tc.from+"-"+tc.to, func(t *testing.T) {
+				src := listenUDP(t, labtest.Node(t, lab, tc.from), netip.AddrPortFrom(labtest.Node(t, lab, tc.from).Addr(is4), 0))
+				dst := listenUDP(t, labtest.Node(t, lab, tc.to), netip.AddrPortFrom(labtest.Node(t, lab, tc.to).Addr(is4), 0))
+				srcPublic := obs.probe(t, src, 0, 0)
+				dstPublic := obs.probe(t, dst, 0, 0)
+				src.WriteToUDPAddrPort([]byte("hairpin"), dstPublic)
+				got := received(dst, 300*time.Millisecond)
+				if got[srcPublic] != tc.want {
+					t.Errorf("hairpinned datagram from %v arrived = %v, want %v (got %v)", srcPublic, got[srcPublic], tc.want, got)
+				}
+			})
+		}
+	}
+}
+
+// TestNoPortPreservation checks that an endpoint-independent NAT without
+// port preservation keeps one public port for every destination, and that
+// it differs from the local port.
+func TestNoPortPreservation(t *testing.T) {
+	lab := labtest.New(t, natlab.Config{Sites: []natlab.Site{{Name: "natA", NAT: natlab.PortRestricted, NoPortPreservation: true}}})
+	host, server := labtest.Node(t, lab, "a"), labtest.Node(t, lab, "server")
+	for _, is4 := range []bool{true, false} {
+		obs := newObserver(t, server, is4)
+		t.Run(network(is4), func(t *testing.T) {
+			c := listenUDP(t, host, netip.AddrPortFrom(host.Addr(is4), 0))
+			local := c.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+			m0, m1 := obs.probe(t, c, 0, 0), obs.probe(t, c, 1, 1)
+			if m0 != m1 {
+				t.Errorf("mapping differs by destination: %v, %v", m0, m1)
+			}
+			if m0.Port() == local {
+				t.Errorf("public port %d equals the local port", local)
+			}
+		})
+	}
+}
+
+// TestRate checks that --rate limits a site's link: TCP from the host to
+// the server moves at about the rate set.
+func TestRate(t *testing.T) {
+	const mbit = 40
+	lab := labtest.New(t, natlab.Config{Sites: []natlab.Site{{Name: "natA", Rate: "40mbit"}}})
+	host, server := labtest.Node(t, lab, "a"), labtest.Node(t, lab, "server")
+	var ln net.Listener
+	if err := server.Do(func() (err error) { ln, err = net.Listen("tcp4", server.Addr(true).String()+":0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- 0
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		done <- n
+	}()
+	var conn net.Conn
+	if err := host.Do(func() (err error) { conn, err = net.Dial("tcp4", ln.Addr().String()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	start := time.Now()
+	for time.Since(start) < 2*time.Second {
+		if _, err := conn.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	n := <-done
+	got := float64(n) * 8 / time.Since(start).Seconds() / 1e6
+	t.Logf("%.1f Mbit/s through a %d Mbit/s link", got, mbit)
+	if got < mbit*0.8 || got > mbit*1.1 {
+		t.Errorf("throughput %.1f Mbit/s, want about %d", got, mbit)
+	}
+}
+
+// TestCloseLeavesNothing checks that tearing a lab down removes its
+// namespaces, its processes and its record, and that a lab name is unique.
+func TestCloseLeavesNothing(t *testing.T) {
+	if err := natlab.CheckSupported(); err != nil && !labtest.Required() {
+		t.Skipf("skipping lab test: %v", err)
+	}
+	lab := labtest.New(t, natlab.Config{})
+	if _, err := natlab.New(context.Background(), lab.Config, nil); err == nil {
+		t.Fatal("a second lab with the same name was built")
+	}
+	host := labtest.Node(t, lab, "a")
+	sleep := host.Command(context.Background(), "sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- sleep.Wait() }()
+	if err := lab.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Error("a process in the lab survived Close")
+	}
+	out, _ := host.Command(context.Background(), "true").CombinedOutput()
+	if !strings.Contains(string(out), "Cannot open network namespace") {
+		t.Errorf("the host's namespace survived Close: %q", out)
+	}
+	if _, err := os.Stat(natlab.StateDir + "/" + lab.Config.Name + ".json"); !os.IsNotExist(err) {
+		t.Errorf("the lab's record survived Close: %v", err)
+	}
+	if _, err := natlab.Open(lab.Config.Name); err == nil {
+		t.Error("Open found a closed lab")
+	}
+}
