@@ -31,6 +31,14 @@ func (g *globals) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
+// debugLogger is logger, but nil (no logging at all) without -v.
+func (g *globals) debugLogger(w io.Writer) *slog.Logger {
+	if !g.verbose {
+		return nil
+	}
+	return g.logger(w)
+}
+
 // New builds the root command with every subcommand attached.
 func New() *cobra.Command {
 	g := &globals{}

@@ -35,19 +35,13 @@ var (
 )
 
 // New builds a lab from cfg (its Name is chosen here when empty) and
-// returns it with the machine-wide lab lock held; both are released when
-// the test ends.
+// returns it with the lab lock held (see [Require]); both are released
+// when the test ends.
 func New(tb testing.TB, cfg natlab.Config) *natlab.Lab {
 	tb.Helper()
-	if err := natlab.CheckSupported(); err != nil {
-		if Required() {
-			tb.Fatalf("lab tests are required here (%s or CI is set) but: %v", RequiredEnv, err)
-		}
-		tb.Skipf("skipping lab test: %v (run `make test` as root to run it)", err)
-	}
-	lock(tb)
+	Require(tb)
 	if cfg.Name == "" {
-		cfg.Name = fmt.Sprintf("t%d-%d", os.Getpid()%1000000, counter.Add(1))
+		cfg.Name = Name()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -63,10 +57,18 @@ func New(tb testing.TB, cfg natlab.Config) *natlab.Lab {
 	return lab
 }
 
-// lock takes the in-process lab mutex and the machine-wide lock file until
-// the test ends.
-func lock(tb testing.TB) {
+// Require skips the test where this machine cannot build a lab, or fails
+// it when the run requires labs; then it takes the in-process lab mutex
+// and the machine-wide lab lock until the test ends. Call it before
+// building a lab by other means, such as the punch command.
+func Require(tb testing.TB) {
 	tb.Helper()
+	if err := natlab.CheckSupported(); err != nil {
+		if Required() {
+			tb.Fatalf("lab tests are required here (%s or CI is set) but: %v", RequiredEnv, err)
+		}
+		tb.Skipf("skipping lab test: %v (run `make test` as root to run it)", err)
+	}
 	mu.Lock()
 	if err := os.MkdirAll(natlab.StateDir, 0o755); err != nil {
 		mu.Unlock()
@@ -96,4 +98,9 @@ func Node(tb testing.TB, lab *natlab.Lab, name string) *natlab.Node {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// Name returns a lab name unique to this test process.
+func Name() string {
+	return fmt.Sprintf("t%d-%d", os.Getpid()%1000000, counter.Add(1))
 }

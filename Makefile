@@ -1,0 +1,63 @@
+# punch: the two commands a newcomer needs are `go run ./cmd/punch demo`
+# (as root for the NAT lab part) and `make test`.
+
+GO      ?= go
+TIMEOUT ?= 45m
+# Debian packages the tests need: the NAT lab (iproute2, nftables, conntrack),
+# ping, and coturn for the third-party STUN cross-checks.
+DEB_PACKAGES := iproute2 nftables conntrack iputils-ping coturn
+DEB_COMMANDS := ip nft conntrack ping turnserver turnutils_natdiscovery
+
+.PHONY: all build test deps vet fuzz bench-stun clean
+
+all: build
+
+build:
+	$(GO) build -o punch ./cmd/punch
+
+# deps installs the missing Debian packages when run as root; as another
+# user it only says what is missing (lab tests then skip and say why).
+deps:
+	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian packages for:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+		else \
+			echo "missing:$$missing (run make test as root to install them and run the lab tests)"; \
+		fi; \
+	fi
+
+# test runs every test. As root the NAT lab tests are required to run
+# (PUNCH_LAB_REQUIRED), so they fail rather than skip if a lab cannot be
+# built.
+test: deps
+	@if [ "$$(id -u)" = 0 ]; then export PUNCH_LAB_REQUIRED=1; fi; \
+	$(GO) test -timeout $(TIMEOUT) ./...
+
+vet:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+
+# fuzz runs every fuzz target for a while.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./stunserver -run '^$$' -fuzz FuzzServe -fuzztime $(FUZZTIME)
+	$(GO) test ./stun -run '^$$' -fuzz FuzzParseResponse -fuzztime $(FUZZTIME)
+	$(GO) test ./stun -run '^$$' -fuzz FuzzReadMessage -fuzztime $(FUZZTIME)
+	$(GO) test ./stun -run '^$$' -fuzz FuzzSplitHostPort -fuzztime $(FUZZTIME)
+
+clean:
+	rm -f punch
+
+# bench-stun measures STUN Binding answers per second of punch server and of
+# coturn's turnserver side by side, on loopback, with the same load
+# generator (punch bench stun); see BENCHMARKS.md.
+BENCH_DURATION ?= 10s
+bench-stun: build
+	@command -v turnserver >/dev/null || { echo "bench-stun needs coturn (apt-get install coturn)"; exit 1; }
+	@./punch server --ip 127.0.0.1 --no-tcp 2>/dev/null & p=$$!; \
+	turnserver --stun-only -n --no-cli --no-tls --no-dtls --listening-port 5478 -L 127.0.0.1 --log-file /dev/null >/dev/null 2>&1 & t=$$!; \
+	sleep 1; \
+	./punch bench stun --duration $(BENCH_DURATION) 127.0.0.1:3478 127.0.0.1:5478 127.0.0.1:3478 127.0.0.1:5478; s=$$?; \
+	kill $$p $$t; exit $$s

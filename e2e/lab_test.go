@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/punchkit/punch/natlab"
+	"github.com/punchkit/punch/natlab/labtest"
+)
+
+// TestLabCLI drives `punch lab` as a user does: up, list, exec, a
+// duplicate name, bad input, down.
+func TestLabCLI(t *testing.T) {
+	labtest.Require(t)
+	name := labtest.Name()
+	t.Cleanup(func() { punch(t, "lab", "down", name) })
+
+	out := mustPunch(t, "lab", "up", name, "--nat-a", "fullcone:input=reject", "--nat-b", "symmetric", "--rate", "1gbit", "--json")
+	var lab natlab.Lab
+	if err := json.Unmarshal([]byte(out), &lab); err != nil {
+		t.Fatalf("lab up --json: %v\n%s", err, out)
+	}
+	a, err := lab.Node("a")
+	if err != nil || a.NAT != natlab.FullCone || a.PublicAddr(true).String() != "203.0.113.10" {
+		t.Fatalf("host a: %+v, %v", a, err)
+	}
+	if s, _ := lab.Site("natA"); s.Input != natlab.Reject || s.Rate != "1gbit" {
+		t.Errorf("site natA: %+v", s)
+	}
+	if list := mustPunch(t, "lab", "list"); !strings.Contains(list, name) {
+		t.Errorf("lab list does not show %s:\n%s", name, list)
+	}
+	if r := punch(t, "lab", "up", name); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+		t.Errorf("a second lab with the same name: exit %d, %q", r.code, r.stderr)
+	}
+	if out := mustPunch(t, "lab", "exec", name, "a", "--", "ping", "-c1", "-W2", "198.51.100.2"); !strings.Contains(out, "1 received") {
+		t.Errorf("host a cannot reach the server:\n%s", out)
+	}
+	if r := punch(t, "lab", "exec", name, "b", "--", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Errorf("lab exec did not pass the exit status on: %d", r.code)
+	}
+	if r := punch(t, "lab", "exec", name, "nosuch", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "no node") {
+		t.Errorf("lab exec on a missing node: exit %d, %q", r.code, r.stderr)
+	}
+
+	mustPunch(t, "lab", "down", name)
+	if left := netnsWithPrefix("pl-" + name + "-"); len(left) > 0 {
+		t.Errorf("lab down left namespaces behind: %v", left)
+	}
+	if list := mustPunch(t, "lab", "list"); strings.Contains(list, name) {
+		t.Errorf("lab list still shows %s", name)
+	}
+	if r := punch(t, "lab", "down", name); r.code == 0 {
+		t.Error("lab down of a missing lab succeeded")
+	}
+}
+
+// TestLabUpBadInput checks that bad specifications fail with a usage error
+// and leave nothing behind.
+func TestLabUpBadInput(t *testing.T) {
+	labtest.Require(t)
+	name := labtest.Name()
+	for _, args := range [][]string{
+		{"--nat-a", "nosuchnat"},
+		{"--input", "maybe"},
+		{"--nat-b", "fullcone:hairpin=perhaps"},
+		{"--nat-b", "fullcone:colour=blue"},
+		{"--rate", "fast"},
+		{"--nat-a", "firewall:hosts=9"},
+	} {
+		r := punch(t, append([]string{"lab", "up", name}, args...)...)
+		if r.code != 2 || r.stderr == "" {
+			t.Errorf("lab up %v: exit %d, stderr %q; want exit 2 and a message", args, r.code, r.stderr)
+		}
+		if left := netnsWithPrefix("pl-" + name + "-"); len(left) > 0 {
+			t.Errorf("lab up %v left namespaces behind: %v", args, left)
+			punch(t, "lab", "down", name)
+		}
+	}
+	if r := punch(t, "lab", "up", "bad name!"); r.code != 2 {
+		t.Errorf("lab up with a bad name: exit %d", r.code)
+	}
+}
