@@ -50,14 +50,9 @@ fuzz:
 clean:
 	rm -f punch
 
-# bench-stun measures STUN Binding answers per second of punch server and of
-# coturn's turnserver side by side, on loopback, with the same load
-# generator (punch bench stun); see BENCHMARKS.md.
+# bench-stun measures STUN Binding answers per second, and the CPU they cost,
+# of punch server and coturn's turnserver side by side on loopback with the
+# same load generator; see BENCHMARKS.md.
+bench-stun:
+	scripts/bench-stun.sh $(BENCH_DURATION) 2
 BENCH_DURATION ?= 10s
-bench-stun: build
-	@command -v turnserver >/dev/null || { echo "bench-stun needs coturn (apt-get install coturn)"; exit 1; }
-	@./punch server --ip 127.0.0.1 --no-tcp 2>/dev/null & p=$$!; \
-	turnserver --stun-only -n --no-cli --no-tls --no-dtls --listening-port 5478 -L 127.0.0.1 --log-file /dev/null >/dev/null 2>&1 & t=$$!; \
-	sleep 1; \
-	./punch bench stun --duration $(BENCH_DURATION) 127.0.0.1:3478 127.0.0.1:5478 127.0.0.1:3478 127.0.0.1:5478; s=$$?; \
-	kill $$p $$t; exit $$s

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,7 +17,6 @@ func main() {
 	err := cli.New().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "punch:", err)
-		os.Exit(cli.ExitCode(err))
+		os.Exit(cli.Report(os.Stderr, err))
 	}
 }

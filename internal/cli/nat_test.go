@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -84,8 +85,8 @@ func TestNatUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, _, err := runPunch(t, tt.args...)
-			if err == nil || ExitCode(err) != 2 || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("err %v (exit %d), want a usage error mentioning %q", err, ExitCode(err), tt.want)
+			if err == nil || Report(io.Discard, err) != 2 || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err %v (exit %d), want a usage error mentioning %q", err, Report(io.Discard, err), tt.want)
 			}
 			if out != "" {
 				t.Errorf("stdout %q, want nothing", out)
@@ -97,7 +98,7 @@ func TestNatUsage(t *testing.T) {
 func TestNatNoServer(t *testing.T) {
 	t.Setenv(stunServerEnv, silentUDP(t))
 	out, _, err := runPunch(t, "nat", "--json", "--timeout", "200ms")
-	if err == nil || ExitCode(err) != 1 || !strings.Contains(err.Error(), "no STUN server reachable") {
+	if err == nil || Report(io.Discard, err) != 1 || !strings.Contains(err.Error(), "no STUN server reachable") {
 		t.Errorf("err %v, want no STUN server reachable", err)
 	}
 	if out != "" {
@@ -109,7 +110,7 @@ func TestNatNoRFC5780(t *testing.T) {
 	server := plainSTUN(t)
 	t.Run("json", func(t *testing.T) {
 		out, _, err := runPunch(t, "nat", "--server", server, "--json", "--timeout", "200ms", "--local", "127.0.0.1")
-		if err == nil || ExitCode(err) != 1 || !strings.Contains(err.Error(), "RFC 5780") ||
+		if err == nil || Report(io.Discard, err) != 1 || !strings.Contains(err.Error(), "RFC 5780") ||
 			!strings.Contains(err.Error(), "mapping, filtering") {
 			t.Errorf("err %v, want one naming RFC 5780 and the skipped tests", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -70,15 +71,18 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
-// ExitCode maps an error returned by the command tree to a process exit
-// code: 2 for bad usage, 1 for anything else.
-func ExitCode(err error) int {
-	var u usageError
+// Report writes err for the user to w and returns the process exit code:
+// a passed-on exit status as it is (printing nothing), 2 for bad usage, 1
+// for anything else.
+func Report(w io.Writer, err error) int {
 	var st exitStatus
-	switch {
-	case errors.As(err, &st):
+	if errors.As(err, &st) {
 		return int(st)
-	case errors.As(err, &u):
+	}
+	fmt.Fprintln(w, "punch:", err)
+	var u usageError
+	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") {
+		fmt.Fprintln(w, "Run 'punch --help' for usage.")
 		return 2
 	}
 	return 1

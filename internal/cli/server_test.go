@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -74,8 +75,8 @@ func TestServerBadFlags(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if ExitCode(err) != 2 {
-				t.Errorf("exit code %d for %v, want 2", ExitCode(err), err)
+			if Report(io.Discard, err) != 2 {
+				t.Errorf("exit code %d for %v, want 2", Report(io.Discard, err), err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not mention %q", err, tt.want)
