@@ -5,32 +5,43 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"strings"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/punchkit/punch/natlab/core"
 )
 
-// build creates the namespaces, links, addresses, routes and rulesets.
+// linkMTU is the MTU of every link to the core.
+const linkMTU = 1500
+
+// build creates the namespaces, links, addresses, routes and rulesets, and
+// starts the core router.
 func (l *Lab) build(ctx context.Context) error {
 	for _, n := range l.Nodes {
 		if err := l.addNetns(ctx, n); err != nil {
 			return err
 		}
 	}
-	core, _ := l.Node("core")
 	server, _ := l.Node("server")
-	if err := l.linkServer(ctx, core, server); err != nil {
+	link, err := l.linkServer(ctx, server)
+	if err != nil {
 		return err
 	}
+	links := []core.Link{link}
 	for i, s := range l.Config.Sites {
-		if err := l.buildSite(ctx, core, i+1, s); err != nil {
+		link, err := l.buildSite(ctx, i+1, s)
+		if err != nil {
 			return fmt.Errorf("site %s: %w", s.Name, err)
 		}
+		links = append(links, link)
 	}
-	return nil
+	l.router, err = core.New(&core.Config{PcapDir: l.Config.PcapDir, Logger: l.log}, links...)
+	return err
 }
 
 // addNetns creates a node's namespace with loopback up, IPv6 duplicate
-// address detection off (addresses are usable at once) and forwarding on
-// for the core and the routers.
+// address detection off (addresses are usable at once), forwarding on for
+// routers, and TCP buffers large enough for a gigabit over long delays.
 func (l *Lab) addNetns(ctx context.Context, n *Node) error {
 	l.log.Debug("natlab: namespace", "node", n.Name, "netns", n.Netns)
 	if err := ip(ctx, "netns", "add", n.Netns); err != nil {
@@ -39,14 +50,29 @@ func (l *Lab) addNetns(ctx context.Context, n *Node) error {
 	sysctls := []string{
 		"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
 		"net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0",
+		"net.ipv4.tcp_rmem=4096 131072 33554432", "net.ipv4.tcp_wmem=4096 65536 33554432",
 	}
-	if n.Role == RoleCore || n.Role == RoleRouter {
+	if n.Role == RoleRouter {
 		sysctls = append(sysctls, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	}
 	if err := inNetns(ctx, n.Netns, "", append([]string{"sysctl", "-qw"}, sysctls...)...); err != nil {
 		return err
 	}
 	return ip(ctx, "-n", n.Netns, "link", "set", "lo", "up")
+}
+
+// createTUN creates a TUN device inside a node's namespace, the node's end
+// of its link to the core, and brings it up.
+func createTUN(ctx context.Context, n *Node, name string) (tun.Device, error) {
+	var dev tun.Device
+	if err := n.Do(func() (err error) { dev, err = tun.CreateTUN(name, linkMTU); return err }); err != nil {
+		return nil, fmt.Errorf("creating TUN %s in %s: %w", name, n.Netns, err)
+	}
+	if err := ip(ctx, "-n", n.Netns, "link", "set", name, "up"); err != nil {
+		dev.Close()
+		return nil, err
+	}
+	return dev, nil
 }
 
 // veth creates a veth pair with one end in each namespace, both up.
@@ -74,62 +100,77 @@ func addrAdd(ctx context.Context, netns, dev string, prefixes ...netip.Prefix) e
 	return nil
 }
 
-// routeAdd adds routes to dst (a prefix or "default") via gateways, one
-// per family.
-func routeAdd(ctx context.Context, netns, dst4, dst6 string, via4, via6 netip.Addr) error {
-	if err := ip(ctx, "-n", netns, "-4", "route", "add", dst4, "via", via4.String()); err != nil {
+// defaultRoute adds default routes of both families via gateways on dev.
+func defaultRoute(ctx context.Context, netns, dev string, via4, via6 netip.Addr) error {
+	if err := ip(ctx, "-n", netns, "-4", "route", "add", "default", "via", via4.String(), "dev", dev); err != nil {
 		return err
 	}
-	return ip(ctx, "-n", netns, "-6", "route", "add", dst6, "via", via6.String())
+	return ip(ctx, "-n", netns, "-6", "route", "add", "default", "via", via6.String(), "dev", dev)
 }
 
-func (l *Lab) linkServer(ctx context.Context, core, server *Node) error {
+func (l *Lab) linkServer(ctx context.Context, server *Node) (core.Link, error) {
 	link := planLink(0)
 	alt4, alt6 := serverAlt()
-	if err := veth(ctx, core.Netns, "server", server.Netns, "eth0"); err != nil {
-		return err
+	dev, err := createTUN(ctx, server, "eth0")
+	if err != nil {
+		return core.Link{}, err
 	}
-	if err := addrAdd(ctx, core.Netns, "server", link.core4, link.core6); err != nil {
-		return err
+	if err := addrAdd(ctx, server.Netns, "eth0", link.site4, alt4, link.site6, alt6); err == nil {
+		err = defaultRoute(ctx, server.Netns, "eth0", link.core4.Addr(), link.core6.Addr())
 	}
-	if err := addrAdd(ctx, server.Netns, "eth0", link.site4, alt4, link.site6, alt6); err != nil {
-		return err
+	if err != nil {
+		dev.Close()
+		return core.Link{}, err
 	}
-	return routeAdd(ctx, server.Netns, "default", "default", link.core4.Addr(), link.core6.Addr())
+	return core.Link{
+		Name: "server", Dev: dev,
+		Prefixes: []netip.Prefix{link.site4.Masked(), link.site6.Masked()},
+		Addr4:    link.core4.Addr(), Addr6: link.core6.Addr(),
+		Up: l.Config.ServerLink.Up, Down: l.Config.ServerLink.Down,
+	}, nil
 }
 
-// buildSite builds site i: its router, its link to the core, its LAN and
-// its hosts, and the router's ruleset.
-func (l *Lab) buildSite(ctx context.Context, core *Node, i int, s Site) error {
+// buildSite builds site i: its router and its link to the core, its LAN
+// and its hosts, and the router's ruleset.
+func (l *Lab) buildSite(ctx context.Context, i int, s Site) (core.Link, error) {
 	router, err := l.Node(s.Name)
 	if err != nil {
-		return err
+		return core.Link{}, err
 	}
 	link := planLink(i)
 	public := !s.NAT.translates()
 	lan, err := planLAN(i, public, len(s.Hosts))
 	if err != nil {
-		return err
+		return core.Link{}, err
 	}
-	// WAN: the router's link to the core.
-	if err := veth(ctx, core.Netns, s.Name, router.Netns, "wan"); err != nil {
-		return err
+	dev, err := createTUN(ctx, router, "wan")
+	if err != nil {
+		return core.Link{}, err
 	}
-	if err := addrAdd(ctx, core.Netns, s.Name, link.core4, link.core6); err != nil {
-		return err
+	if err := l.buildLAN(ctx, router, link, lan, s); err != nil {
+		dev.Close()
+		return core.Link{}, err
 	}
+	prefixes := []netip.Prefix{link.site4.Masked(), link.site6.Masked()}
+	if public {
+		prefixes = append(prefixes, lan.router4.Masked(), lan.router6.Masked())
+	}
+	return core.Link{
+		Name: s.Name, Dev: dev, Prefixes: prefixes,
+		Addr4: link.core4.Addr(), Addr6: link.core6.Addr(),
+		Up: s.Link.Up, Down: s.Link.Down,
+	}, nil
+}
+
+// buildLAN addresses the router's WAN, builds its LAN (a bridge, one veth
+// per host) and loads its ruleset.
+func (l *Lab) buildLAN(ctx context.Context, router *Node, link linkPlan, lan lanPlan, s Site) error {
 	if err := addrAdd(ctx, router.Netns, "wan", link.site4, link.site6); err != nil {
 		return err
 	}
-	if err := routeAdd(ctx, router.Netns, "default", "default", link.core4.Addr(), link.core6.Addr()); err != nil {
+	if err := defaultRoute(ctx, router.Netns, "wan", link.core4.Addr(), link.core6.Addr()); err != nil {
 		return err
 	}
-	if public {
-		if err := routeAdd(ctx, core.Netns, lan.router4.Masked().String(), lan.router6.Masked().String(), link.site4.Addr(), link.site6.Addr()); err != nil {
-			return err
-		}
-	}
-	// LAN: a bridge on the router, one veth per host.
 	if err := ip(ctx, "-n", router.Netns, "link", "add", "lan", "type", "bridge"); err != nil {
 		return err
 	}
@@ -154,58 +195,19 @@ func (l *Lab) buildSite(ctx context.Context, core *Node, i int, s Site) error {
 		if err := addrAdd(ctx, host.Netns, "eth0", netip.PrefixFrom(lan.hosts4[h], lan.router4.Bits()), netip.PrefixFrom(lan.hosts6[h], lan.router6.Bits())); err != nil {
 			return err
 		}
-		if err := routeAdd(ctx, host.Netns, "default", "default", lan.router4.Addr(), lan.router6.Addr()); err != nil {
+		if err := defaultRoute(ctx, host.Netns, "eth0", lan.router4.Addr(), lan.router6.Addr()); err != nil {
 			return err
 		}
 	}
-	rules := routerRuleset(s, link.site4.Addr(), link.site6.Addr(), lan.router4, lan.router6)
+	return loadRuleset(ctx, router, s, link.site4.Addr(), link.site6.Addr(), lan)
+}
+
+// loadRuleset (re)loads the router's nftables ruleset for its NAT type
+// with the given public addresses.
+func loadRuleset(ctx context.Context, router *Node, s Site, wan4, wan6 netip.Addr, lan lanPlan) error {
+	rules := "table inet punchlab {}\ndelete table inet punchlab\n" + routerRuleset(s, wan4, wan6, lan.router4, lan.router6)
 	if err := inNetns(ctx, router.Netns, rules, "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("loading the %s ruleset: %w", s.NAT, err)
 	}
-	if s.Rate != "" {
-		return setRate(ctx, s.Rate, core.Netns, s.Name, router.Netns, "wan")
-	}
 	return nil
-}
-
-// setRate limits both directions of a link with tbf: the egress of each
-// end.
-func setRate(ctx context.Context, rate string, ns1, dev1, ns2, dev2 string) error {
-	bps, err := parseRate(rate)
-	if err != nil {
-		return err
-	}
-	// A burst of 10 ms at the rate, at least 64 KiB so that TSO packets
-	// pass.
-	burst := max(bps/8/100, 64<<10)
-	for _, end := range [][2]string{{ns1, dev1}, {ns2, dev2}} {
-		if err := run(ctx, "", "tc", "-n", end[0], "qdisc", "replace", "dev", end[1], "root", "tbf",
-			"rate", rate, "burst", strconv.FormatInt(burst, 10), "latency", "50ms"); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// parseRate parses a rate in tc's syntax (bit or bps units with k, m, g, t
-// prefixes, decimal) into bits per second.
-func parseRate(s string) (int64, error) {
-	m := rateRE.FindStringSubmatch(s)
-	if m == nil {
-		return 0, fmt.Errorf("%w: rate %q: use tc's syntax, e.g. 100mbit or 1gbit", ErrConfig, s)
-	}
-	num := strings.TrimSuffix(s, m[2])
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("%w: rate %q", ErrConfig, s)
-	}
-	unit := m[2]
-	mult := map[byte]float64{'k': 1e3, 'm': 1e6, 'g': 1e9, 't': 1e12}[unit[0]]
-	if mult == 0 {
-		mult = 1
-	}
-	if strings.HasSuffix(unit, "bps") {
-		mult *= 8
-	}
-	return int64(v * mult), nil
 }

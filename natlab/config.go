@@ -2,6 +2,8 @@ package natlab
 
 import (
 	"fmt"
+
+	"github.com/punchkit/punch/natlab/core"
 	"regexp"
 	"strconv"
 	"strings"
@@ -75,9 +77,60 @@ type Site struct {
 	// Hairpin makes the router loop packets from its LAN to its own public
 	// address back to the LAN host that owns the mapping. Default: off.
 	Hairpin bool `json:"hairpin,omitempty"`
-	// Rate limits the site's link to the core in each direction with tbf,
-	// in tc's syntax (e.g. "100mbit", "1gbit"). Default: unlimited.
-	Rate string `json:"rate,omitempty"`
+	// Link is the site's link to the core. Default: perfect.
+	Link LinkParams `json:"link"`
+}
+
+// LinkParams are the impairments of a link to the core: Up from the site
+// into the core, Down from the core to the site.
+type LinkParams struct {
+	Up   core.Params `json:"up"`
+	Down core.Params `json:"down"`
+}
+
+// Set applies one setting to both directions, or to one if the key starts
+// with "up." or "down.": delay, jitter, loss, dup, reorder, rate (see
+// [core.Params.Set]).
+func (lp *LinkParams) Set(key, value string) error {
+	var err error
+	switch {
+	case strings.HasPrefix(key, "up."):
+		err = lp.Up.Set(strings.TrimPrefix(key, "up."), value)
+	case strings.HasPrefix(key, "down."):
+		err = lp.Down.Set(strings.TrimPrefix(key, "down."), value)
+	default:
+		if err = lp.Up.Set(key, value); err == nil {
+			err = lp.Down.Set(key, value)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// SetSpec applies settings of the form key=value,key=value.
+func (lp *LinkParams) SetSpec(spec string) error {
+	for _, kv := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("%w: %q: want key=value", ErrConfig, kv)
+		}
+		if err := lp.Set(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isLinkKey reports whether a site option is a link setting.
+func isLinkKey(k string) bool {
+	k = strings.TrimPrefix(strings.TrimPrefix(k, "up."), "down.")
+	switch k {
+	case "delay", "jitter", "loss", "dup", "reorder", "rate":
+		return true
+	}
+	return false
 }
 
 // Config describes a lab.
@@ -88,12 +141,17 @@ type Config struct {
 	// Sites are the NAT sites. Default: natA and natB, both
 	// PortRestricted.
 	Sites []Site `json:"sites"`
+	// ServerLink is the server's link to the core. Default: perfect.
+	ServerLink LinkParams `json:"server_link"`
+	// PcapDir, if set, is a directory where the core writes every link's
+	// packets to LINK.pcap (natA.pcap, server.pcap, ...). Default: no
+	// capture.
+	PcapDir string `json:"pcap_dir,omitempty"`
 }
 
 var (
 	labNameRE  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,19}$`)
 	nodeNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]{0,11}$`)
-	rateRE     = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?([kmgt]?bit|[kmgt]?bps)$`)
 )
 
 // maxSites bounds the number of sites by the address plan (one /29 of
@@ -156,9 +214,6 @@ func (s Site) withDefaults() (Site, error) {
 	if _, err := ParseInput(string(s.Input)); err != nil {
 		return s, err
 	}
-	if s.Rate != "" && !rateRE.MatchString(s.Rate) {
-		return s, fmt.Errorf("%w: rate %q: use tc's syntax, e.g. 100mbit or 1gbit", ErrConfig, s.Rate)
-	}
 	return s, nil
 }
 
@@ -184,8 +239,10 @@ func ParseInput(s string) (Input, error) {
 
 // ParseSiteSpec applies a site specification of the form
 // TYPE[:key=value,...] to s, as the --nat-a flag takes it. Keys: input
-// (drop|reject|accept), preserve (on|off), hairpin (on|off), rate (tc
-// syntax), hosts (a number of hosts or names separated by '+').
+// (drop|reject|accept), preserve (on|off), hairpin (on|off), hosts (a
+// number of hosts or names separated by '+'), and the link settings of
+// [LinkParams.Set] (delay, jitter, loss, dup, reorder, rate, each
+// optionally prefixed with up. or down.).
 func ParseSiteSpec(s *Site, spec string) error {
 	typ, opts, _ := strings.Cut(spec, ":")
 	t, err := ParseNATType(typ)
@@ -209,6 +266,9 @@ func ParseSiteSpec(s *Site, spec string) error {
 }
 
 func (s *Site) set(k, v string) error {
+	if isLinkKey(k) {
+		return s.Link.Set(k, v)
+	}
 	switch k {
 	case "input":
 		in, err := ParseInput(v)
@@ -222,13 +282,10 @@ func (s *Site) set(k, v string) error {
 			s.Hairpin = on
 		}
 		return err
-	case "rate":
-		s.Rate = v
-		return nil
 	case "hosts":
 		return s.setHosts(v)
 	}
-	return fmt.Errorf("%w: unknown site option %q (input, preserve, hairpin, rate, hosts)", ErrConfig, k)
+	return fmt.Errorf("%w: unknown site option %q (input, preserve, hairpin, hosts, delay, jitter, loss, dup, reorder, rate)", ErrConfig, k)
 }
 
 func (s *Site) setHosts(v string) error {
@@ -264,4 +321,14 @@ func joinNames[T ~string](xs []T) string {
 		s[i] = string(x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// Validate reports whether a lab could be built from c, without building
+// it.
+func (c Config) Validate() error {
+	c, err := c.withDefaults()
+	if err != nil {
+		return err
+	}
+	return (&Lab{Config: c}).plan()
 }

@@ -7,7 +7,11 @@
 // a core router on a link of its own, so any two sites are at least one
 // router hop apart and a packet sent with a low TTL can open its sender's
 // NAT mapping and expire in the core before it reaches the peer's NAT, as on
-// the real internet.
+// the real internet. The core is a user-space router (package
+// [github.com/punchkit/punch/natlab/core]) reading each site's TUN device,
+// which gives every link delay, jitter, loss, duplication, reordering and
+// a rate in each direction; it runs in the process that built the lab (a
+// daemon for `punch lab up`).
 //
 //	 host a ── router natA ──┐             ┌── router natB ── host b
 //	10.0.1.2   203.0.113.10  │             │  203.0.113.18   10.0.2.2

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/punchkit/punch/natlab/core"
 )
 
 // StateDir is where labs are recorded, one JSON file each, so that
@@ -24,7 +26,6 @@ type Role string
 
 // The node roles.
 const (
-	RoleCore   Role = "core"   // the routed internet between sites
 	RoleServer Role = "server" // a public host with two addresses per family
 	RoleRouter Role = "router" // a site's NAT router
 	RoleHost   Role = "host"   // a host on a site's LAN
@@ -69,8 +70,12 @@ type Lab struct {
 	Config  Config    `json:"config"`
 	Nodes   []*Node   `json:"nodes"`
 	Created time.Time `json:"created"`
+	// Daemon is the process that runs the lab's core router when the lab
+	// outlives the command that built it (punch lab up), else 0.
+	Daemon int `json:"daemon,omitempty"`
 
-	log *slog.Logger
+	log    *slog.Logger
+	router *core.Router // the core, when this process runs it
 }
 
 // Node returns the node with the given name.
@@ -142,11 +147,10 @@ func (l *Lab) plan() error {
 	link0 := planLink(0)
 	alt4, alt6 := serverAlt()
 	l.Nodes = []*Node{
-		{Name: "core", Role: RoleCore, Netns: netnsName(name, "core")},
 		{Name: "server", Role: RoleServer, Netns: netnsName(name, "server"), NAT: None,
 			Addrs: []netip.Addr{link0.site4.Addr(), alt4.Addr(), link0.site6.Addr(), alt6.Addr()}},
 	}
-	l.Nodes[1].Public = l.Nodes[1].Addrs
+	l.Nodes[0].Public = l.Nodes[0].Addrs
 	for i, s := range l.Config.Sites {
 		link := planLink(i + 1)
 		lan, err := planLAN(i+1, !s.NAT.translates(), len(s.Hosts))
@@ -227,12 +231,16 @@ func List() ([]string, error) {
 	return names, nil
 }
 
-// Close tears the lab down: it kills every process in the lab's
-// namespaces, deletes the namespaces (and with them every interface) and
-// forgets the lab. It also removes namespaces of the lab's name that a
-// crashed build left behind.
+// Close tears the lab down: it stops the core router if this process runs
+// it, kills every process in the lab's namespaces, deletes the namespaces
+// (and with them every interface) and forgets the lab. It also removes
+// namespaces of the lab's name that a crashed build left behind.
 func (l *Lab) Close() error {
-	return Remove(l.Config.Name)
+	var errs []error
+	if l.router != nil {
+		errs = append(errs, l.router.Close())
+	}
+	return errors.Join(append(errs, Remove(l.Config.Name))...)
 }
 
 // Remove tears down the lab of that name, whether or not its record is
@@ -241,6 +249,9 @@ func Remove(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var errs []error
+	if l, err := Open(name); err == nil && l.Daemon != 0 && l.Daemon != os.Getpid() {
+		errs = append(errs, stopDaemon(l.Daemon))
+	}
 	prefix := netnsName(name, "")
 	for _, ns := range listNetns(ctx) {
 		// Node names hold no '-', so this never matches another lab whose
@@ -249,8 +260,10 @@ func Remove(name string) error {
 			errs = append(errs, deleteNetns(ctx, ns))
 		}
 	}
-	if err := os.Remove(statePath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, err)
+	for _, p := range []string{statePath(name), socketPath(name), filepath.Join(StateDir, name+".log")} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/punchkit/punch/natlab"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/punchkit/punch/natlab"
 )
 
 func init() { subcommands = append(subcommands, newLabCmd) }
@@ -31,7 +33,8 @@ NAT types: ` + strings.Join(natTypeNames(), ", ") + `.`,
   punch lab list
   punch lab down demo`,
 	}
-	cmd.AddCommand(newLabUpCmd(g), newLabExecCmd(), newLabDownCmd(), newLabListCmd())
+	cmd.AddCommand(newLabUpCmd(g), newLabExecCmd(), newLabDownCmd(), newLabListCmd(),
+		newLabLinkCmd(), newLabFaultCmd(), newLabDaemonCmd(g))
 	return cmd
 }
 
@@ -43,48 +46,66 @@ func natTypeNames() []string {
 	return s
 }
 
+// labUpOptions are the flags of `punch lab up`.
+type labUpOptions struct {
+	natA, natB, input   string
+	noPreserve, hairpin bool
+	link                []string // SITE:SPEC
+	pcap                string
+	asJSON, foreground  bool
+	defaults            natlab.LinkParams
+	linkFlags           map[string]*string // --delay etc.
+}
+
 func newLabUpCmd(g *globals) *cobra.Command {
-	var (
-		natA, natB, input, rate string
-		noPreserve, hairpin     bool
-		asJSON                  bool
-	)
+	o := &labUpOptions{}
 	cmd := &cobra.Command{
 		Use:   "up NAME",
 		Short: "Build a lab",
 		Long: `Build a lab named NAME with two NAT sites, natA (host a) and natB (host b),
-and a public server (198.51.100.2 and .3). --input, --rate,
---no-port-preservation and --hairpin set every site; a site's spec can
-override them after a colon:
+and a public server (198.51.100.2 and .3, 2001:db8::2 and ::3), joined by
+a user-space core router. The lab keeps running in the background (a
+daemon runs its core) until "punch lab down NAME".
 
-  TYPE[:input=drop|reject|accept,preserve=on|off,hairpin=on|off,rate=RATE,hosts=N]
+NAT sites. --input, --no-port-preservation and --hairpin set every site; a
+site's spec can override them after a colon:
+
+  TYPE[:input=drop|reject|accept,preserve=on|off,hairpin=on|off,hosts=N,LINK...]
 
 --input says what a NAT router does with unsolicited packets sent to it:
 drop (most home routers), reject (TCP RST and ICMP unreachable, OpenWrt's
-default) or accept (bare masquerade: its own stack answers them).`,
+default) or accept (bare masquerade: its own stack answers them).
+
+Links. Every link between a site (natA, natB or server) and the core has,
+in each direction, a delay, jitter, loss, duplication, reordering and rate.
+--delay, --jitter, --loss, --dup, --reorder and --rate set every link;
+--link SITE:key=value,... overrides one link, and a key prefixed with up.
+(site to core) or down. (core to site) sets one direction only. A path
+between two hosts crosses two links, so --delay 20ms gives an 80 ms round
+trip. Change a running link with "punch lab link".
+
+Capture. --pcap DIR writes every link's packets, both directions, to
+DIR/SITE.pcap (raw IP), for Wireshark or tshark.`,
 		Example: `  punch lab up l1 --nat-a fullcone --nat-b symmetric
   punch lab up l2 --nat-a portrestricted:input=reject --nat-b firewall --rate 100mbit
-  punch lab up l3 --nat-a restricted:preserve=off,hairpin=on,hosts=2 --json`,
+  punch lab up l3 --nat-a restricted:preserve=off,hairpin=on,hosts=2 --json
+  punch lab up l4 --delay 20ms --jitter 5ms --loss 1% --dup 0.5% --reorder 2% --rate 100mbit
+  punch lab up l5 --delay 10ms --link natA:delay=80ms,loss=3% --link server:up.rate=10mbit
+  punch lab up l6 --nat-b symmetric-seq:delay=40ms --pcap /tmp/l6`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			base := natlab.Site{Input: natlab.Input(input), Rate: rate, NoPortPreservation: noPreserve, Hairpin: hairpin}
-			cfg := natlab.Config{Name: args[0]}
-			for _, site := range []struct{ name, spec string }{{"natA", natA}, {"natB", natB}} {
-				s := base
-				s.Name = site.name
-				if err := natlab.ParseSiteSpec(&s, site.spec); err != nil {
-					return usageError{err}
-				}
-				cfg.Sites = append(cfg.Sites, s)
-			}
-			lab, err := natlab.New(cmd.Context(), cfg, g.logger(cmd.ErrOrStderr()))
-			if errors.Is(err, natlab.ErrConfig) {
+			cfg, err := o.config(args[0], cmd.Flags().Changed)
+			if err != nil {
 				return usageError{err}
 			}
-			if err != nil {
+			var lab *natlab.Lab
+			if o.foreground {
+				return runLabDaemon(cmd.Context(), cmd.OutOrStdout(), cfg, g)
+			}
+			if lab, err = startLabDaemon(cmd.Context(), cfg); err != nil {
 				return err
 			}
-			if asJSON {
+			if o.asJSON {
 				return writeJSON(cmd.OutOrStdout(), lab)
 			}
 			printLab(cmd.OutOrStdout(), lab)
@@ -92,14 +113,81 @@ default) or accept (bare masquerade: its own stack answers them).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&natA, "nat-a", "portrestricted", "NAT type and options of site natA (host a)")
-	f.StringVar(&natB, "nat-b", "portrestricted", "NAT type and options of site natB (host b)")
-	f.StringVar(&input, "input", "drop", "what NAT routers do with unsolicited packets: drop, reject or accept")
-	f.StringVar(&rate, "rate", "", "limit every site's link in each direction, e.g. 100mbit or 1gbit (default unlimited)")
-	f.BoolVar(&noPreserve, "no-port-preservation", false, "endpoint-independent NATs map to other ports than the local one")
-	f.BoolVar(&hairpin, "hairpin", false, "NAT routers loop packets to their own public address back to the LAN")
-	f.BoolVar(&asJSON, "json", false, "print the lab as JSON")
+	f.StringVar(&o.natA, "nat-a", "portrestricted", "NAT type and options of site natA (host a)")
+	f.StringVar(&o.natB, "nat-b", "portrestricted", "NAT type and options of site natB (host b)")
+	f.StringVar(&o.input, "input", "drop", "what NAT routers do with unsolicited packets: drop, reject or accept")
+	f.BoolVar(&o.noPreserve, "no-port-preservation", false, "endpoint-independent NATs map to other ports than the local one")
+	f.BoolVar(&o.hairpin, "hairpin", false, "NAT routers loop packets to their own public address back to the LAN")
+	o.linkFlags = addLinkFlags(f, "every link")
+	f.StringArrayVar(&o.link, "link", nil, "override one link: SITE:key=value,... (SITE is natA, natB or server)")
+	f.StringVar(&o.pcap, "pcap", "", "write every link's packets to DIR/SITE.pcap")
+	f.BoolVar(&o.asJSON, "json", false, "print the lab as JSON")
+	f.BoolVar(&o.foreground, "foreground", false, "run the lab's core in this process until interrupted, then tear the lab down")
 	return cmd
+}
+
+var linkKeys = []string{"delay", "jitter", "loss", "dup", "reorder", "rate"}
+
+// addLinkFlags adds --delay, --jitter, --loss, --dup, --reorder and --rate,
+// whose help says what they apply to.
+func addLinkFlags(f *pflag.FlagSet, what string) map[string]*string {
+	usage := map[string]string{
+		"delay":   "one-way delay of " + what + ", each direction (e.g. 20ms)",
+		"jitter":  "the delay of " + what + " varies uniformly by up to this much (e.g. 5ms)",
+		"loss":    "share of packets " + what + " drops (e.g. 1%)",
+		"dup":     "share of packets " + what + " duplicates (e.g. 0.5%)",
+		"reorder": "share of packets " + what + " holds back so that later ones overtake them (e.g. 2%)",
+		"rate":    "bit rate of " + what + ", each direction (e.g. 100mbit, 1gbit; 0 for unlimited)",
+	}
+	flags := map[string]*string{}
+	for _, k := range linkKeys {
+		flags[k] = f.String(k, "0", usage[k])
+	}
+	return flags
+}
+
+// config turns the flags into a lab configuration.
+func (o *labUpOptions) config(name string, changed func(string) bool) (natlab.Config, error) {
+	cfg := natlab.Config{Name: name, PcapDir: o.pcap}
+	for _, k := range linkKeys {
+		if changed(k) {
+			if err := o.defaults.Set(k, *o.linkFlags[k]); err != nil {
+				return cfg, err
+			}
+		}
+	}
+	base := natlab.Site{Input: natlab.Input(o.input), NoPortPreservation: o.noPreserve, Hairpin: o.hairpin, Link: o.defaults}
+	for _, site := range []struct{ name, spec string }{{"natA", o.natA}, {"natB", o.natB}} {
+		s := base
+		s.Name = site.name
+		if err := natlab.ParseSiteSpec(&s, site.spec); err != nil {
+			return cfg, err
+		}
+		cfg.Sites = append(cfg.Sites, s)
+	}
+	cfg.ServerLink = o.defaults
+	for _, l := range o.link {
+		site, spec, ok := strings.Cut(l, ":")
+		if !ok {
+			return cfg, fmt.Errorf("--link %q: want SITE:key=value,...", l)
+		}
+		lp := &cfg.ServerLink
+		if site != "server" {
+			lp = nil
+			for i := range cfg.Sites {
+				if cfg.Sites[i].Name == site {
+					lp = &cfg.Sites[i].Link
+				}
+			}
+		}
+		if lp == nil {
+			return cfg, fmt.Errorf("--link %q: no site %q (natA, natB or server)", l, site)
+		}
+		if err := lp.SetSpec(spec); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, cfg.Validate()
 }
 
 func printLab(w io.Writer, lab *natlab.Lab) {

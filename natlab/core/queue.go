@@ -1,0 +1,254 @@
+package core
+
+import (
+	"container/heap"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// packet is one IP packet in flight; buf holds it at buf[offset:offset+n].
+type packet struct {
+	buf  []byte
+	n    int
+	due  int64 // CLOCK_MONOTONIC ns when it leaves the current queue
+	seq  uint64
+	next *link // the link it leaves the core by
+}
+
+func (p *packet) data() []byte { return p.buf[offset : offset+p.n] }
+
+// offset is the headroom before each packet, for the TUN device's virtio
+// header.
+const offset = 16
+
+// bufSize holds the largest packet the devices carry plus the headroom.
+const bufSize = offset + 2048
+
+var pool = sync.Pool{New: func() any { return &packet{buf: make([]byte, bufSize)} }}
+
+func getPacket() *packet { return pool.Get().(*packet) }
+
+func putPacket(p *packet) {
+	p.next = nil
+	pool.Put(p)
+}
+
+// QueueLimit bounds a rate-limited queue: a packet that would wait longer
+// than this for transmission is dropped (tail drop).
+const QueueLimit = 50 * time.Millisecond
+
+// ReorderDelay is how long a packet picked for reordering is held back
+// beyond its due time (or twice the jitter, if that is longer): packets
+// that follow within that time overtake it.
+const ReorderDelay = 3 * time.Millisecond
+
+// Stats counts what a queue did.
+type Stats struct {
+	Packets    uint64 `json:"packets"`     // packets that entered
+	Bytes      uint64 `json:"bytes"`       // bytes that entered
+	Lost       uint64 `json:"lost"`        // dropped by the loss probability
+	Overflow   uint64 `json:"overflow"`    // dropped because the rate queue was full
+	Blackholed uint64 `json:"blackholed"`  // dropped by a blackhole fault
+	Duplicated uint64 `json:"duplicated"`  // copies added
+	Reordered  uint64 `json:"reordered"`   // packets held back
+}
+
+// batch is packets that reached a queue together, at a CLOCK_MONOTONIC
+// time in ns.
+type batch struct {
+	pkts []*packet
+	at   int64
+}
+
+// queue is one direction of a link: it holds packets until they are due
+// and then hands them to out, in batches.
+type queue struct {
+	in  chan batch
+	out func([]*packet)
+
+	mu       sync.Mutex
+	params   Params
+	stats    Stats
+	lastTx   int64 // when the rate queue's last packet finishes transmission
+	lastDue  int64 // due time of the last packet that was not held back
+	rng      *rand.Rand
+	seq      uint64
+	heap     packetHeap
+	released []*packet
+}
+
+func newQueue(p Params, out func([]*packet)) *queue {
+	return &queue{
+		in:     make(chan batch, 1024),
+		out:    out,
+		params: p,
+		rng:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+}
+
+func (q *queue) setParams(p Params) {
+	q.mu.Lock()
+	q.params = p
+	q.mu.Unlock()
+}
+
+func (q *queue) snapshot() (Params, Stats) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.params, q.stats
+}
+
+// admit applies loss, rate, delay, jitter, reordering and duplication to a
+// batch of packets and queues those that survive. Times count from the
+// batch's arrival, however late the queue's goroutine takes it in.
+func (q *queue) admit(b batch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.params
+	now := b.at
+	for _, pk := range b.pkts {
+		q.stats.Packets++
+		q.stats.Bytes += uint64(pk.n)
+		if p.Loss > 0 && q.rng.Float64() < p.Loss {
+			q.stats.Lost++
+			putPacket(pk)
+			continue
+		}
+		depart := now
+		if p.Rate > 0 {
+			start := max(now, q.lastTx)
+			if start-now > int64(QueueLimit) {
+				q.stats.Overflow++
+				putPacket(pk)
+				continue
+			}
+			q.lastTx = start + int64(pk.n)*8*int64(time.Second)/p.Rate
+			depart = q.lastTx
+		}
+		due := depart + int64(p.Delay)
+		if p.Jitter > 0 {
+			due += q.rng.Int64N(2*int64(p.Jitter)+1) - int64(p.Jitter)
+		}
+		due = max(due, q.lastDue, now)
+		held := p.Reorder > 0 && q.rng.Float64() < p.Reorder
+		if held {
+			q.stats.Reordered++
+			pk.due = due + max(int64(ReorderDelay), 2*int64(p.Jitter))
+		} else {
+			q.lastDue = due
+			pk.due = due
+		}
+		q.push(pk)
+		if p.Dup > 0 && q.rng.Float64() < p.Dup {
+			q.stats.Duplicated++
+			c := getPacket()
+			c.n, c.next = pk.n, pk.next
+			copy(c.buf[offset:offset+pk.n], pk.data())
+			c.due = pk.due
+			q.push(c)
+		}
+	}
+}
+
+func (q *queue) push(pk *packet) {
+	q.seq++
+	pk.seq = q.seq
+	heap.Push(&q.heap, pk)
+}
+
+// release pops every packet due by the deadline, in order, and returns the
+// due time of the next one (or -1).
+func (q *queue) release(deadline int64) ([]*packet, int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.released = q.released[:0]
+	for len(q.heap) > 0 && q.heap[0].due <= deadline {
+		q.released = append(q.released, heap.Pop(&q.heap).(*packet))
+	}
+	next := int64(-1)
+	if len(q.heap) > 0 {
+		next = q.heap[0].due
+	}
+	return q.released, next
+}
+
+// drop empties the queue (the link's router went down).
+func (q *queue) dropAll() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, pk := range q.heap {
+		q.stats.Blackholed++
+		putPacket(pk)
+	}
+	q.heap = q.heap[:0]
+}
+
+// send hands a batch of packets that arrive now to the queue.
+func (q *queue) send(pkts []*packet) { q.in <- batch{pkts, monotime()} }
+
+// run moves packets until done is closed.
+func (q *queue) run(done <-chan struct{}) {
+	next := int64(-1)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if next < 0 {
+			select {
+			case b := <-q.in:
+				q.admit(b)
+			case <-done:
+				return
+			}
+		} else if wait := time.Duration(next - monotime()); wait > preciseSleepMax {
+			timer.Reset(wait - preciseSleepMax)
+			select {
+			case b := <-q.in:
+				q.admit(b)
+			case <-timer.C:
+			case <-done:
+				return
+			}
+		} else if wait > SleepSlop {
+			sleepUntil(next)
+		}
+		q.drain()
+		var out []*packet
+		out, next = q.release(monotime() + int64(SleepSlop))
+		if len(out) > 0 {
+			q.out(out)
+		}
+	}
+}
+
+// drain admits every batch waiting on the input channel.
+func (q *queue) drain() {
+	for {
+		select {
+		case b := <-q.in:
+			q.admit(b)
+		default:
+			return
+		}
+	}
+}
+
+// packetHeap orders packets by due time, then by arrival.
+type packetHeap []*packet
+
+func (h packetHeap) Len() int { return len(h) }
+func (h packetHeap) Less(i, j int) bool {
+	if h[i].due != h[j].due {
+		return h[i].due < h[j].due
+	}
+	return h[i].seq < h[j].seq
+}
+func (h packetHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *packetHeap) Push(x any)   { *h = append(*h, x.(*packet)) }
+func (h *packetHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return x
+}
