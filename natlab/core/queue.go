@@ -45,13 +45,13 @@ const ReorderDelay = 3 * time.Millisecond
 
 // Stats counts what a queue did.
 type Stats struct {
-	Packets    uint64 `json:"packets"`     // packets that entered
-	Bytes      uint64 `json:"bytes"`       // bytes that entered
-	Lost       uint64 `json:"lost"`        // dropped by the loss probability
-	Overflow   uint64 `json:"overflow"`    // dropped because the rate queue was full
-	Blackholed uint64 `json:"blackholed"`  // dropped by a blackhole fault
-	Duplicated uint64 `json:"duplicated"`  // copies added
-	Reordered  uint64 `json:"reordered"`   // packets held back
+	Packets    uint64 `json:"packets"`    // packets that entered
+	Bytes      uint64 `json:"bytes"`      // bytes that entered
+	Lost       uint64 `json:"lost"`       // dropped by the loss probability
+	Overflow   uint64 `json:"overflow"`   // dropped because the rate queue was full
+	Blackholed uint64 `json:"blackholed"` // dropped by a blackhole fault
+	Duplicated uint64 `json:"duplicated"` // copies added
+	Reordered  uint64 `json:"reordered"`  // packets held back
 }
 
 // batch is packets that reached a queue together, at a CLOCK_MONOTONIC
