@@ -32,6 +32,8 @@ func linkSite(tb testing.TB, name string, nat natlab.NATType, spec string) natla
 	return s
 }
 
+var delay20 = core.Params{Delay: 20 * time.Millisecond}
+
 // echo runs a UDP echo server on the lab's server until the test ends.
 func echo(tb testing.TB, server *natlab.Node) netip.AddrPort {
 	tb.Helper()
@@ -54,7 +56,7 @@ func echo(tb testing.TB, server *natlab.Node) netip.AddrPort {
 func TestLinkDelay(t *testing.T) {
 	lab := labtest.New(t, natlab.Config{
 		Sites:      []natlab.Site{linkSite(t, "natA", natlab.PortRestricted, "delay=20ms")},
-		ServerLink: natlab.LinkParams{Up: core.Params{Delay: 20 * time.Millisecond}, Down: core.Params{Delay: 20 * time.Millisecond}},
+		ServerLink: natlab.LinkParams{Up: delay20, Down: delay20},
 	})
 	host := labtest.Node(t, lab, "a")
 	to := echo(t, labtest.Node(t, lab, "server"))

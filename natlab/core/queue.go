@@ -74,7 +74,8 @@ type queue struct {
 	lastDue  int64 // due time of the last packet that was not held back
 	rng      *rand.Rand
 	seq      uint64
-	heap     packetHeap
+	fifo     []*packet  // packets in due order: all but those held back
+	held     packetHeap // packets held back for reordering, by due time
 	released []*packet
 }
 
@@ -139,22 +140,41 @@ func (q *queue) admit(b batch) {
 			q.lastDue = due
 			pk.due = due
 		}
-		q.push(pk)
+		q.push(pk, held)
 		if p.Dup > 0 && q.rng.Float64() < p.Dup {
 			q.stats.Duplicated++
 			c := getPacket()
 			c.n, c.next = pk.n, pk.next
 			copy(c.buf[offset:offset+pk.n], pk.data())
 			c.due = pk.due
-			q.push(c)
+			q.push(c, held)
 		}
 	}
 }
 
-func (q *queue) push(pk *packet) {
+// push queues a packet: in the FIFO, whose due times never decrease, or
+// among the held-back packets.
+func (q *queue) push(pk *packet, held bool) {
 	q.seq++
 	pk.seq = q.seq
-	heap.Push(&q.heap, pk)
+	if held {
+		heap.Push(&q.held, pk)
+	} else {
+		q.fifo = append(q.fifo, pk)
+	}
+}
+
+// head returns the packet due first, and whether it is a held one.
+func (q *queue) head() (*packet, bool) {
+	switch {
+	case len(q.fifo) == 0 && len(q.held) == 0:
+		return nil, false
+	case len(q.held) == 0:
+		return q.fifo[0], false
+	case len(q.fifo) == 0 || q.held.Less2(q.held[0], q.fifo[0]):
+		return q.held[0], true
+	}
+	return q.fifo[0], false
 }
 
 // release pops every packet due by the deadline, in order, and returns the
@@ -163,25 +183,37 @@ func (q *queue) release(deadline int64) ([]*packet, int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.released = q.released[:0]
-	for len(q.heap) > 0 && q.heap[0].due <= deadline {
-		q.released = append(q.released, heap.Pop(&q.heap).(*packet))
+	for {
+		pk, held := q.head()
+		if pk == nil {
+			break
+		}
+		if pk.due > deadline {
+			return q.released, pk.due
+		}
+		if held {
+			heap.Pop(&q.held)
+		} else {
+			q.fifo[0] = nil
+			q.fifo = q.fifo[1:]
+		}
+		q.released = append(q.released, pk)
 	}
-	next := int64(-1)
-	if len(q.heap) > 0 {
-		next = q.heap[0].due
+	if cap(q.fifo) > 4096 {
+		q.fifo = nil // let a long-emptied backing array go
 	}
-	return q.released, next
+	return q.released, -1
 }
 
-// drop empties the queue (the link's router went down).
+// dropAll empties the queue (the link went dead).
 func (q *queue) dropAll() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, pk := range q.heap {
+	for _, pk := range append(q.fifo, q.held...) {
 		q.stats.Blackholed++
 		putPacket(pk)
 	}
-	q.heap = q.heap[:0]
+	q.fifo, q.held = nil, q.held[:0]
 }
 
 // send hands a batch of packets that arrive now to the queue.
@@ -236,12 +268,15 @@ func (q *queue) drain() {
 // packetHeap orders packets by due time, then by arrival.
 type packetHeap []*packet
 
-func (h packetHeap) Len() int { return len(h) }
-func (h packetHeap) Less(i, j int) bool {
-	if h[i].due != h[j].due {
-		return h[i].due < h[j].due
+func (h packetHeap) Len() int           { return len(h) }
+func (h packetHeap) Less(i, j int) bool { return h.Less2(h[i], h[j]) }
+
+// Less2 orders two packets by due time, then by arrival.
+func (packetHeap) Less2(a, b *packet) bool {
+	if a.due != b.due {
+		return a.due < b.due
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
 func (h packetHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *packetHeap) Push(x any)   { *h = append(*h, x.(*packet)) }

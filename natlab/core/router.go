@@ -62,7 +62,7 @@ type link struct {
 	blackhole atomic.Int64 // CLOCK_MONOTONIC ns until which the link is dead
 	pcap      *pcapFile
 	writeMu   sync.Mutex
-	writeBufs [][]byte
+	writeBufs [][]byte // BatchSize buffers with room for a coalesced write
 }
 
 // New returns a router for the given links and starts moving packets.
@@ -79,7 +79,10 @@ func New(cfg *Config, links ...Link) (*Router, error) {
 		if l.Dev == nil || l.Name == "" {
 			return nil, fmt.Errorf("core: link %q has no device", l.Name)
 		}
-		lk := &link{Link: l}
+		lk := &link{Link: l, writeBufs: make([][]byte, l.Dev.BatchSize())}
+		for i := range lk.writeBufs {
+			lk.writeBufs[i] = make([]byte, offset+65535)
+		}
 		lk.up = newQueue(l.Up, r.forward)
 		lk.down = newQueue(l.Down, lk.write)
 		if r.cfg.PcapDir != "" {
@@ -328,18 +331,24 @@ func (r *Router) forward(pkts []*packet) {
 func (lk *link) write(pkts []*packet) {
 	lk.writeMu.Lock()
 	defer lk.writeMu.Unlock()
-	lk.writeBufs = lk.writeBufs[:0]
-	for _, p := range pkts {
-		if lk.pcap != nil {
-			lk.pcap.write(p.data())
+	for len(pkts) > 0 {
+		// The device coalesces consecutive segments of a TCP flow into one
+		// large write (GRO), into the spare capacity of the flow's first
+		// buffer: copy the packets into buffers with room for that.
+		n := min(len(pkts), cap(lk.writeBufs))
+		bufs := lk.writeBufs[:n]
+		for i, p := range pkts[:n] {
+			if lk.pcap != nil {
+				lk.pcap.write(p.data())
+			}
+			bufs[i] = bufs[i][:offset+p.n]
+			copy(bufs[i][offset:], p.data())
+			putPacket(p)
 		}
-		lk.writeBufs = append(lk.writeBufs, p.buf[:offset+p.n])
-	}
-	if !lk.dead() {
-		lk.Dev.Write(lk.writeBufs, offset)
-	}
-	for _, p := range pkts {
-		putPacket(p)
+		if !lk.dead() {
+			lk.Dev.Write(bufs, offset)
+		}
+		pkts = pkts[n:]
 	}
 }
 
