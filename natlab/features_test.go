@@ -42,6 +42,19 @@ func TestLowTTL(t *testing.T) {
 			if got := received(c, time.Second); !got[srvAddr] {
 				t.Fatalf("the TTL-2 datagram did not open the mapping for the server's reply")
 			}
+
+			// The core answers an expiring packet with ICMP time exceeded
+			// from its own address on the link, which the NAT translates
+			// back to the host.
+			args := []string{"-c1", "-W2", "-t2", server.Addr(is4).String()}
+			if !is4 {
+				args = append([]string{"-6"}, args...)
+			}
+			out, _ := host.Command(context.Background(), "ping", args...).CombinedOutput()
+			core := map[bool]string{true: "From 203.0.113.9 ", false: "From 2001:db8:0:1::1 "}[is4]
+			if !strings.Contains(string(out), core) || !strings.Contains(strings.ToLower(string(out)), "exceeded") {
+				t.Errorf("ping with TTL 2: want time exceeded from the core:\n%s", out)
+			}
 		})
 	}
 }
