@@ -24,7 +24,7 @@ func BenchmarkCoreTCP(b *testing.B) {
 	bps := tcpThroughput(b, host, server, time.Duration(b.N)*time.Second)
 	elapsed := time.Since(start)
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano())
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	gb := bps / 8 * elapsed.Seconds() / 1e9
 	b.ReportMetric(bps/1e9, "Gbit/s")
 	b.ReportMetric(cpu.Seconds()/gb, "cpu-s/GB")
