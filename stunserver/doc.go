@@ -50,7 +50,9 @@
 //     group of all four roles, bound to specific addresses, enables RFC
 //     5780; a group of one socket is a plain STUN server. One goroutine reads
 //     each socket; a response is written by that goroutine, to the client,
-//     through whichever socket of the group CHANGE-REQUEST selects.
+//     through whichever socket of the group CHANGE-REQUEST selects. On
+//     Linux a *net.UDPConn is read and written in batches of up to 32
+//     datagrams per system call (recvmmsg and sendmmsg).
 //   - [Server.ServeTCP] serves a listener: one goroutine per connection,
 //     STUN messages back to back (RFC 8489 section 6.2.2), a read deadline
 //     that drops idle and slow clients, a cap on message size and on the
@@ -64,7 +66,10 @@
 // host's addresses a request was sent to, so its responses carry no
 // RESPONSE-ORIGIN; bind specific addresses to get one.
 //
-// The request path allocates nothing: each reader goroutine (and each TCP
-// connection) owns its buffers and decoded messages, taken from a pool.
+// The request path allocates almost nothing: each reader goroutine (and
+// each TCP connection) owns its buffers and decoded messages, allocated
+// once or taken from a pool. The one exception is the batched read on
+// Linux, where golang.org/x/net allocates the source address of each
+// datagram (a *net.UDPAddr and its IP).
 // Messages are encoded and decoded with github.com/pion/stun/v4.
 package stunserver

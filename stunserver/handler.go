@@ -82,7 +82,7 @@ type request struct {
 // requests. It is owned by one goroutine at a time and reused, so that the
 // request path allocates nothing.
 type worker struct {
-	buf     []byte // read buffer, MaxMessageSize bytes
+	buf     []byte // TCP read buffer, MaxMessageSize bytes
 	req     stun.Message
 	resp    stun.Message
 	unknown []stun.AttrType

@@ -14,8 +14,10 @@ import (
 
 // UDPSocket is a UDP socket and its role in its group.
 type UDPSocket struct {
-	// Conn is the socket. A *net.UDPConn is read and written without
-	// allocating; any other net.PacketConn works, a little slower.
+	// Conn is the socket. A *net.UDPConn is read and written in
+	// batches on Linux (recvmmsg and sendmmsg), elsewhere one datagram
+	// per system call; any other net.PacketConn works, one datagram per
+	// call and a little slower.
 	Conn net.PacketConn
 	// Role is the socket's place in the RFC 5780 grid.
 	Role Role
@@ -23,9 +25,10 @@ type UDPSocket struct {
 
 // udpConn is one socket of a group being served.
 type udpConn struct {
-	pc   net.PacketConn
-	fast *net.UDPConn // pc, when it is a *net.UDPConn
-	role Role
+	pc    net.PacketConn
+	fast  *net.UDPConn // pc, when it is a *net.UDPConn
+	batch batchConn    // fast in batches, where the platform can
+	role  Role
 }
 
 func (c *udpConn) read(b []byte) (int, netip.AddrPort, error) {
@@ -70,7 +73,9 @@ func newUDPGroup(socks []UDPSocket) (*udpGroup, error) {
 			return nil, fmt.Errorf("%w: role %v given twice", ErrBadGroup, sk.Role)
 		}
 		c := &udpConn{pc: sk.Conn, role: sk.Role}
-		c.fast, _ = sk.Conn.(*net.UDPConn)
+		if c.fast, _ = sk.Conn.(*net.UDPConn); c.fast != nil {
+			c.batch = newBatchConn(c.fast)
+		}
 		g.byRole[sk.Role] = c
 		g.conns = append(g.conns, c)
 		g.grid.addrs[sk.Role] = originOf(sk.Conn.LocalAddr())
@@ -171,9 +176,10 @@ func (s *Server) ServeUDP(ctx context.Context, socks ...UDPSocket) error {
 func (s *Server) readUDP(ctx context.Context, g *udpGroup, c *udpConn) error {
 	w := s.getWorker()
 	defer s.putWorker(w)
+	b := c.newBatch(s.cfg.MaxMessageSize)
 	var backoff time.Duration
 	for {
-		n, from, err := c.read(w.buf)
+		n, err := c.readBatch(b)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.isClosed() || ctx.Err() != nil || !isTemporary(err) {
 				return fmt.Errorf("stunserver: read udp %v: %w", c.pc.LocalAddr(), err)
@@ -184,15 +190,41 @@ func (s *Server) readUDP(ctx context.Context, g *udpGroup, c *udpConn) error {
 			continue
 		}
 		backoff = 0
-		if !from.IsValid() {
+		s.answer(ctx, w, g, c, b, n)
+		s.flush(ctx, c, b)
+	}
+}
+
+// answer handles the n datagrams read into b on c. Responses to leave from
+// c are queued in b when c writes in batches; the others are written at
+// once.
+func (s *Server) answer(ctx context.Context, w *worker, g *udpGroup, c *udpConn, b *udpBatch, n int) {
+	for i := range n {
+		pkt, from := b.datagram(i)
+		switch {
+		case !from.IsValid():
+			continue
+		case len(pkt) > s.cfg.MaxMessageSize:
+			s.drop(pkt, "larger than MaxMessageSize")
 			continue
 		}
-		v, send := s.handle(w, w.buf[:n], from, &g.grid, c.role, true)
-		if v != verdictReply {
-			continue
+		v, send := s.handle(w, pkt, from, &g.grid, c.role, true)
+		switch {
+		case v != verdictReply:
+		case send == c.role && c.batch != nil:
+			b.queue(w.resp.Raw, from)
+		default:
+			if err := g.byRole[send].write(w.resp.Raw, from); err != nil {
+				s.logWriteError(ctx, from, send, err)
+			}
 		}
-		if err := g.byRole[send].write(w.resp.Raw, from); err != nil && s.log.Enabled(ctx, slog.LevelDebug) {
-			s.log.Debug("stun: udp write failed", "to", from, "from", send, "err", err)
-		}
+	}
+}
+
+// logWriteError logs, at debug level, a response that could not be sent
+// to a client from the socket of role from.
+func (s *Server) logWriteError(ctx context.Context, to netip.AddrPort, from Role, err error) {
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("stun: udp write failed", "to", to, "from", from, "err", err)
 	}
 }
