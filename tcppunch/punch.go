@@ -1,0 +1,343 @@
+package tcppunch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Role is a peer's part in a punch.
+type Role int
+
+// The roles.
+const (
+	// Both connects and listens at once: classic simultaneous open, for
+	// manual mode and for peers that simply connect (ncat, socat).
+	Both Role = iota
+	// Leader opens its NAT with a low-TTL SYN and accepts the follower's
+	// connection.
+	Leader
+	// Follower connects to the leader, retrying on RST.
+	Follower
+)
+
+func (r Role) String() string {
+	return [...]string{"both", "leader", "follower"}[r]
+}
+
+// Config tunes a punch; the zero value works.
+type Config struct {
+	// Role is this side's part. Default: Both.
+	Role Role
+	// TTL is the TTL (hop limit) of the leader's hole-opening SYN: enough
+	// to pass this side's NATs, too little to reach the peer's. Default 2
+	// (one NAT, then the first router beyond it); [ProbeHops] measures it.
+	TTL int
+	// FollowerDelay is how long the follower waits before its first
+	// connect, so that the leader's SYN has opened the leader's NAT.
+	// Default 30 ms.
+	FollowerDelay time.Duration
+	// Retry is the wait before a new attempt after one ended in RST.
+	// Default 200 ms.
+	Retry time.Duration
+	// Timeout bounds the whole punch. Default 10 s.
+	Timeout time.Duration
+	// Logger receives debug logs. Default: none.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.TTL <= 0 {
+		out.TTL = 2
+	}
+	if out.FollowerDelay <= 0 {
+		out.FollowerDelay = 30 * time.Millisecond
+	}
+	if out.Retry <= 0 {
+		out.Retry = 200 * time.Millisecond
+	}
+	if out.Timeout <= 0 {
+		out.Timeout = 10 * time.Second
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return out
+}
+
+// attempt is one connecting socket.
+type attempt struct {
+	fd   int
+	peer netip.AddrPort
+}
+
+// puncher holds the state of one Punch call.
+type puncher struct {
+	cfg      Config
+	local    netip.AddrPort
+	peers    []netip.AddrPort
+	listener int
+	attempts []*attempt
+	nextTry  map[netip.AddrPort]time.Time
+	refused  int
+	lastErr  error
+}
+
+// Punch connects from local to one of peers (the peer's public address
+// first, then any others such as its LAN addresses) and returns the
+// connection. local must name the port the peer was told about; it is
+// bound with SO_REUSEADDR and SO_REUSEPORT, so the socket that talked to
+// the rendezvous server may stay open. All sockets are created on the
+// calling goroutine's thread (so a caller inside a network namespace gets
+// them there) and polled without goroutines.
+func Punch(ctx context.Context, local netip.AddrPort, peers []netip.AddrPort, cfg *Config) (*net.TCPConn, error) {
+	c := cfg.withDefaults()
+	if !local.IsValid() || local.Port() == 0 || len(peers) == 0 {
+		return nil, fmt.Errorf("%w: need a local address with a port and at least one peer address", ErrConfig)
+	}
+	var usable []netip.AddrPort
+	for _, p := range peers {
+		if p.Addr().Is4() == local.Addr().Is4() && p.Port() != 0 {
+			usable = append(usable, netip.AddrPortFrom(p.Addr().Unmap(), p.Port()))
+		}
+	}
+	if len(usable) == 0 {
+		return nil, fmt.Errorf("%w: no peer address of the local address's family (%v)", ErrConfig, peers)
+	}
+	p := &puncher{cfg: c, local: local, peers: usable, listener: -1, nextTry: map[netip.AddrPort]time.Time{}}
+	defer p.closeAll()
+	if c.Role != Follower {
+		if err := p.listen(); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	if c.Role == Follower {
+		for _, peer := range p.peers {
+			p.nextTry[peer] = start.Add(c.FollowerDelay)
+		}
+	}
+	deadline := start.Add(c.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		if !now.Before(deadline) {
+			return nil, p.failure(now.Sub(start))
+		}
+		p.startAttempts(now)
+		if conn, err := p.poll(min(10*time.Millisecond, deadline.Sub(now))); conn != nil || err != nil {
+			if conn != nil {
+				c.Logger.Debug("tcppunch: connected", "local", conn.LocalAddr(), "peer", conn.RemoteAddr(), "after", time.Since(start))
+			}
+			return conn, err
+		}
+	}
+}
+
+func (p *puncher) failure(waited time.Duration) error {
+	if p.refused > 0 && p.lastErr != nil && errors.Is(p.lastErr, unix.ECONNREFUSED) {
+		return fmt.Errorf("%w by %v (%d times in %v): the peer's NAT or firewall answers unsolicited SYNs with RST, or the peer is not punching", ErrRefused, p.peers, p.refused, waited.Round(time.Millisecond))
+	}
+	if p.lastErr != nil {
+		return fmt.Errorf("%w (%v, to %v; last error: %v)", ErrTimeout, waited.Round(time.Millisecond), p.peers, p.lastErr)
+	}
+	return fmt.Errorf("%w (%v, to %v)", ErrTimeout, waited.Round(time.Millisecond), p.peers)
+}
+
+// listen opens the listening socket on the local port.
+func (p *puncher) listen() error {
+	fd, err := newSocket(p.local)
+	if err != nil {
+		return fmt.Errorf("tcppunch: binding %v: %w", p.local, err)
+	}
+	if err := unix.Listen(fd, 16); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("tcppunch: listening on %v: %w", p.local, err)
+	}
+	p.listener = fd
+	return nil
+}
+
+// Special TTLs of the roles; see the package documentation.
+const (
+	minTTL      = 128 // the leader ignores packets below it while punching
+	followerTTL = 255 // the follower's packets pass the leader's minimum
+	normalTTL   = 64
+)
+
+// startAttempts starts the connects that are due.
+func (p *puncher) startAttempts(now time.Time) {
+	for _, peer := range p.peers {
+		if now.Before(p.nextTry[peer]) || p.connecting(peer) {
+			continue
+		}
+		if err := p.connect(peer); err != nil {
+			p.lastErr = err
+			p.nextTry[peer] = now.Add(p.cfg.Retry)
+		}
+	}
+}
+
+func (p *puncher) connecting(peer netip.AddrPort) bool {
+	return slices.ContainsFunc(p.attempts, func(a *attempt) bool { return a.peer == peer })
+}
+
+// connect starts a non-blocking connect to peer, with the role's TTLs.
+func (p *puncher) connect(peer netip.AddrPort) error {
+	fd, err := newSocket(p.local)
+	if err != nil {
+		return err
+	}
+	is6 := peer.Addr().Is6()
+	ttl := 0
+	switch p.cfg.Role {
+	case Leader:
+		ttl = p.cfg.TTL
+		err = setMinTTL(fd, is6, minTTL)
+	case Follower:
+		ttl = followerTTL
+	}
+	if err == nil && ttl != 0 {
+		err = setTTL(fd, is6, ttl)
+	}
+	if err == nil {
+		err = unix.Connect(fd, sockaddr(peer))
+	}
+	p.cfg.Logger.Debug("tcppunch: connect", "to", peer, "role", p.cfg.Role, "ttl", ttl, "err", err)
+	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		unix.Close(fd)
+		return err
+	}
+	if p.cfg.Role == Leader {
+		// The SYN is out; retransmissions and the SYN-ACK go out normally.
+		setTTL(fd, is6, normalTTL)
+	}
+	p.attempts = append(p.attempts, &attempt{fd: fd, peer: peer})
+	return nil
+}
+
+// poll waits up to d for the listener or an attempt and returns a
+// connection if one came up.
+func (p *puncher) poll(d time.Duration) (*net.TCPConn, error) {
+	fds := make([]unix.PollFd, 0, len(p.attempts)+1)
+	if p.listener >= 0 {
+		fds = append(fds, unix.PollFd{Fd: int32(p.listener), Events: unix.POLLIN})
+	}
+	for _, a := range p.attempts {
+		fds = append(fds, unix.PollFd{Fd: int32(a.fd), Events: unix.POLLOUT})
+	}
+	n, err := unix.Poll(fds, int(max(d.Milliseconds(), 1)))
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		return nil, err
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	if p.listener >= 0 {
+		if fds[0].Revents != 0 {
+			if conn := p.accept(); conn != nil {
+				return conn, nil
+			}
+		}
+		fds = fds[1:]
+	}
+	for i := len(p.attempts) - 1; i >= 0; i-- {
+		if fds[i].Revents == 0 {
+			continue
+		}
+		if conn := p.check(i); conn != nil {
+			return conn, nil
+		}
+	}
+	return nil, nil
+}
+
+// accept takes a connection from the listener if it comes from the peer.
+func (p *puncher) accept() *net.TCPConn {
+	fd, sa, err := unix.Accept4(p.listener, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	if err != nil {
+		return nil
+	}
+	from := addrPort(sa)
+	if !slices.ContainsFunc(p.peers, func(peer netip.AddrPort) bool { return peer.Addr() == from.Addr() }) {
+		p.cfg.Logger.Debug("tcppunch: refusing a connection from a stranger", "from", from)
+		unix.Close(fd)
+		return nil
+	}
+	p.cfg.Logger.Debug("tcppunch: accepted", "from", from)
+	return p.adopt(fd)
+}
+
+// check looks at attempt i after poll flagged it.
+func (p *puncher) check(i int) *net.TCPConn {
+	a := p.attempts[i]
+	serr, err := unix.GetsockoptInt(a.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && serr == 0 {
+		if st, err := tcpState(a.fd); err == nil && st == stateEstablished {
+			p.attempts = slices.Delete(p.attempts, i, i+1)
+			return p.adopt(a.fd)
+		}
+		return nil
+	}
+	if err == nil {
+		err = unix.Errno(serr)
+	}
+	// An ICMP error is reported once; a socket still in SYN-SENT goes on.
+	if st, serr := tcpState(a.fd); serr == nil && (st == stateSynSent || st == stateSynRecv) {
+		p.cfg.Logger.Debug("tcppunch: soft error", "to", a.peer, "err", err)
+		return nil
+	}
+	p.cfg.Logger.Debug("tcppunch: attempt failed", "to", a.peer, "err", err)
+	if errors.Is(err, unix.ECONNREFUSED) {
+		p.refused++
+	}
+	p.lastErr = err
+	unix.Close(a.fd)
+	p.attempts = slices.Delete(p.attempts, i, i+1)
+	p.nextTry[a.peer] = time.Now().Add(p.cfg.Retry)
+	return nil
+}
+
+// adopt turns a connected socket into a *net.TCPConn, with the TTL and
+// the minimum TTL back to normal.
+func (p *puncher) adopt(fd int) *net.TCPConn {
+	is6 := p.local.Addr().Is6()
+	setMinTTL(fd, is6, 0)
+	setTTL(fd, is6, normalTTL)
+	f := os.NewFile(uintptr(fd), "tcppunch")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		p.lastErr = err
+		return nil
+	}
+	return c.(*net.TCPConn)
+}
+
+// closeAll closes every socket still open: the listener and the attempts
+// in SYN-SENT, which close without sending anything.
+func (p *puncher) closeAll() {
+	if p.listener >= 0 {
+		unix.Close(p.listener)
+	}
+	for _, a := range p.attempts {
+		unix.Close(a.fd)
+	}
+}
