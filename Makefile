@@ -5,8 +5,8 @@ GO      ?= go
 TIMEOUT ?= 45m
 # Debian packages the tests need: the NAT lab (iproute2, nftables, conntrack),
 # ping, and coturn for the third-party STUN cross-checks.
-DEB_PACKAGES := iproute2 nftables conntrack iputils-ping coturn
-DEB_COMMANDS := ip nft conntrack ping turnserver turnutils_natdiscovery
+DEB_PACKAGES := iproute2 nftables conntrack iputils-ping coturn ncat
+DEB_COMMANDS := ip nft conntrack ping turnserver turnutils_natdiscovery ncat
 
 .PHONY: all build test deps vet fuzz bench-stun clean
 

@@ -47,8 +47,14 @@ func TestPipeExchange(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	wg.Add(2)
-	go func() { defer wg.Done(); errs[0] = Pipe(context.Background(), a, bytes.NewReader(fileA), &outA, Duplex) }()
-	go func() { defer wg.Done(); errs[1] = Pipe(context.Background(), b, bytes.NewReader(fileB), &outB, Duplex) }()
+	go func() {
+		defer wg.Done()
+		errs[0] = Pipe(context.Background(), a, bytes.NewReader(fileA), &outA, Duplex)
+	}()
+	go func() {
+		defer wg.Done()
+		errs[1] = Pipe(context.Background(), b, bytes.NewReader(fileB), &outB, Duplex)
+	}()
 	wg.Wait()
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatal(errs)

@@ -290,7 +290,8 @@ func (p *puncher) check(i int) *net.TCPConn {
 	a := p.attempts[i]
 	serr, err := unix.GetsockoptInt(a.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err == nil && serr == 0 {
-		if st, err := tcpState(a.fd); err == nil && st == stateEstablished {
+		// The peer may already have sent its data and FIN (CLOSE-WAIT).
+		if st, err := tcpState(a.fd); err == nil && (st == stateEstablished || st == stateCloseWait) {
 			p.attempts = slices.Delete(p.attempts, i, i+1)
 			return p.adopt(a.fd)
 		}

@@ -87,7 +87,7 @@ func newSocket(local netip.AddrPort) (int, error) {
 }
 
 // tcpState returns the kernel's TCP state of a socket (unix.BPF_TCP_*
-// values: 1 established, 2 SYN-SENT, 3 SYN-RECV, 7 closed).
+// values: 1 established, 2 SYN-SENT, 3 SYN-RECV, 7 closed, 8 close-wait).
 func tcpState(fd int) (uint8, error) {
 	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
 	if err != nil {
@@ -100,4 +100,5 @@ const (
 	stateEstablished = 1
 	stateSynSent     = 2
 	stateSynRecv     = 3
+	stateCloseWait   = 8
 )

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/stunserver"
 )
 
@@ -26,16 +27,20 @@ type serverOptions struct {
 	altPort    int
 	noTCP      bool
 	tcpTimeout time.Duration
+
+	rendezvousPort  int
+	waitTimeout     time.Duration
+	maxWaitingPerIP int
+	noRendezvous    bool
 }
 
 func newServerCmd(g *globals) *cobra.Command {
 	o := &serverOptions{}
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the punch servers: STUN (RFC 8489, RFC 5780)",
+		Short: "Run the punch servers: STUN (RFC 8489, RFC 5780) and rendezvous (T-STUN)",
 		Long: `server runs the infrastructure that punch clients use to find their way
-through NATs. For now that is a STUN server; the rendezvous server will join
-it in the same process.
+through NATs, in one process: a STUN server and a rendezvous server.
 
 The STUN server answers Binding requests over UDP and TCP on port 3478 with
 the client's public address (XOR-MAPPED-ADDRESS and MAPPED-ADDRESS), and
@@ -47,13 +52,26 @@ and/or port, which lets a client tell how its NAT maps and filters. Both
 addresses must belong to this host and reach the internet directly (not
 through a NAT).
 
-The server never answers with more than a small fixed number of bytes on
-top of the request, and drops anything that is not a STUN Binding request,
-so it cannot be used to amplify attacks.
+The STUN server never answers with more than a small fixed number of bytes
+on top of the request, and drops anything that is not a STUN Binding
+request, so it cannot be used to amplify attacks.
+
+The rendezvous server (T-STUN) pairs the two peers of a session on TCP port
+3477 of the same addresses: each sends the same key (punch clients send a
+token derived from it, never the key), and once both are there each learns
+the other's public address and port, to punch from the port it reached the
+server from. It speaks the legacy T-STUN protocol (a 32-byte key, answered
+with "IP PORT") and punch's own versioned protocol (docs/rendezvous.md). A
+peer waits at most --wait-timeout for the other; at most
+--max-waiting-per-ip sessions wait from one IPv4 address or IPv6 /64; a
+key that has just paired is refused to a third client for 30 s. The server
+answers once per connection and closes it; it speaks TCP only, so it cannot
+be used to reflect or amplify attacks either.
 
 It prints one line per listening address to stderr and runs until
 interrupted (Ctrl-C).`,
-		Example: `  # STUN on port 3478 of every address, UDP and TCP, IPv4 and IPv6
+		Example: `  # STUN on port 3478 of every address, UDP and TCP, IPv4 and IPv6,
+  # and rendezvous on port 3477, TCP
   punch server
 
   # RFC 5780: two public IPs, ports 3478 and 3479 on each
@@ -64,7 +82,13 @@ interrupted (Ctrl-C).`,
       --ip 2001:db8::5 --alt-ip 2001:db8::6
 
   # UDP only, on another port, debug logs
-  punch server -v --ip 192.0.2.1 --stun-port 19302 --no-tcp`,
+  punch server -v --ip 192.0.2.1 --stun-port 19302 --no-tcp
+
+  # rendezvous on another port, peers wait up to two minutes
+  punch server --rendezvous-port 8477 --wait-timeout 2m
+
+  # STUN only
+  punch server --no-rendezvous`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError{fmt.Errorf("server takes no arguments, got %q", args)}
@@ -82,6 +106,10 @@ interrupted (Ctrl-C).`,
 	f.IntVar(&o.altPort, "alt-port", 0, "second STUN port, with --alt-ip (default: --stun-port + 1)")
 	f.BoolVar(&o.noTCP, "no-tcp", false, "serve STUN over UDP only")
 	f.DurationVar(&o.tcpTimeout, "tcp-timeout", stunserver.DefaultTCPIdleTimeout, "drop a STUN TCP client that takes longer than this to send a request")
+	f.IntVar(&o.rendezvousPort, "rendezvous-port", rendezvous.DefaultPort, "rendezvous (T-STUN) port, TCP")
+	f.DurationVar(&o.waitTimeout, "wait-timeout", rendezvous.DefaultWaitTimeout, "how long a rendezvous client waits for its peer")
+	f.IntVar(&o.maxWaitingPerIP, "max-waiting-per-ip", rendezvous.DefaultMaxWaitingPerIP, "rendezvous sessions that may wait at once from one IPv4 address or IPv6 /64")
+	f.BoolVar(&o.noRendezvous, "no-rendezvous", false, "run no rendezvous server")
 	return cmd
 }
 
@@ -100,6 +128,12 @@ type service struct {
 func (o *serverOptions) run(ctx context.Context, log *slog.Logger, stderr io.Writer) error {
 	openers := []func(context.Context, *slog.Logger, io.Writer) (service, error){
 		o.stunService,
+	}
+	if !o.noRendezvous {
+		if err := o.checkRendezvous(); err != nil {
+			return err
+		}
+		openers = append(openers, o.rendezvousService)
 	}
 	var services []service
 	for _, open := range openers {
@@ -158,6 +192,80 @@ func (o *serverOptions) stunService(ctx context.Context, log *slog.Logger, stder
 			return srv.Serve(ctx, ss)
 		},
 		close: func() { ss.Close() },
+	}, nil
+}
+
+// checkRendezvous validates the rendezvous flags.
+func (o *serverOptions) checkRendezvous() error {
+	if o.rendezvousPort < 1 || o.rendezvousPort > 65535 {
+		return usageError{fmt.Errorf("--rendezvous-port %d: want a port from 1 to 65535", o.rendezvousPort)}
+	}
+	if !o.noTCP {
+		altPort := o.altPort
+		if altPort == 0 && len(o.altIPs) > 0 {
+			altPort = o.stunPort + 1
+		}
+		if o.rendezvousPort == o.stunPort || o.rendezvousPort == altPort {
+			return usageError{fmt.Errorf("--rendezvous-port %d is a STUN port, which STUN serves over TCP too: pick another (or --no-tcp)", o.rendezvousPort)}
+		}
+	}
+	if o.waitTimeout <= 0 {
+		return usageError{fmt.Errorf("--wait-timeout %v: want a positive duration", o.waitTimeout)}
+	}
+	if o.maxWaitingPerIP < 1 {
+		return usageError{fmt.Errorf("--max-waiting-per-ip %d: want at least 1", o.maxWaitingPerIP)}
+	}
+	return nil
+}
+
+// rendezvousService opens the rendezvous listeners, on the --ip addresses
+// or every address, and prints their addresses.
+func (o *serverOptions) rendezvousService(ctx context.Context, log *slog.Logger, stderr io.Writer) (service, error) {
+	ips, err := parseIPs("--ip", o.ips)
+	if err != nil {
+		return service{}, err
+	}
+	lns, err := rendezvous.Listen(ctx, ips, o.rendezvousPort)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return service{}, fmt.Errorf("%w (another server has the port: stop it or pick another --rendezvous-port)", err)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return service{}, fmt.Errorf("%w (--ip must be addresses of this host)", err)
+	case err != nil:
+		return service{}, err
+	}
+	for _, ln := range lns {
+		fmt.Fprintf(stderr, "rendezvous: listening on tcp %v\n", ln.Addr())
+	}
+	srv := rendezvous.New(&rendezvous.Config{
+		WaitTimeout:     o.waitTimeout,
+		MaxWaitingPerIP: o.maxWaitingPerIP,
+		Logger:          log,
+	})
+	return service{
+		name: "rendezvous",
+		serve: func(ctx context.Context) error {
+			defer srv.Close()
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			errs := make(chan error, len(lns))
+			for _, ln := range lns {
+				go func() { errs <- srv.Serve(ctx, ln) }()
+			}
+			var first error
+			for range lns {
+				if err := <-errs; err != nil && ctx.Err() == nil {
+					first = err
+					cancel() // one listener failed: stop the others
+				}
+			}
+			return first
+		},
+		close: func() {
+			for _, ln := range lns {
+				ln.Close()
+			}
+		},
 	}, nil
 }
 

@@ -7,12 +7,15 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/punchkit/punch/rendezvous"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
@@ -64,6 +67,12 @@ func TestServerBadFlags(t *testing.T) {
 		{"alt-port-too-big", []string{"--ip", "127.0.0.1", "--alt-ip", "127.0.0.2", "--alt-port", "70000"}, "--alt-port"},
 		{"no-room-for-alt-port", []string{"--ip", "127.0.0.1", "--alt-ip", "127.0.0.2", "--stun-port", "65535"}, "--stun-port"},
 		{"bad-timeout", []string{"--tcp-timeout", "0s"}, "--tcp-timeout"},
+		{"rendezvous-port-zero", []string{"--rendezvous-port", "0"}, "--rendezvous-port"},
+		{"rendezvous-port-too-big", []string{"--rendezvous-port", "65536"}, "--rendezvous-port"},
+		{"rendezvous-port-is-stun-port", []string{"--rendezvous-port", "3478"}, "--rendezvous-port"},
+		{"rendezvous-port-is-alt-port", []string{"--ip", "127.0.0.1", "--alt-ip", "127.0.0.2", "--stun-port", "4000", "--rendezvous-port", "4001"}, "--rendezvous-port"},
+		{"bad-wait-timeout", []string{"--wait-timeout", "-1s"}, "--wait-timeout"},
+		{"bad-max-waiting", []string{"--max-waiting-per-ip", "0"}, "--max-waiting-per-ip"},
 		{"argument", []string{"extra"}, "no arguments"},
 	}
 	for _, tt := range tests {
@@ -85,15 +94,21 @@ func TestServerBadFlags(t *testing.T) {
 	}
 }
 
-// TestServerRuns starts the server on loopback, queries it over UDP and
-// TCP, and checks that cancelling the context stops it cleanly.
-func TestServerRuns(t *testing.T) {
+// startTestServer runs `punch server` on loopback with free random ports
+// and returns its stderr, its ports and a function that stops it and
+// checks that it stopped cleanly.
+func startTestServer(t *testing.T, extra ...string) (stderr *syncBuffer, stunPort, rvPort int, stop func()) {
+	t.Helper()
 	for attempt := 0; ; attempt++ {
-		port := 20000 + rand.IntN(40000)
+		stunPort = 20000 + rand.IntN(40000)
+		rvPort = 20000 + rand.IntN(40000)
+		if rvPort == stunPort {
+			continue
+		}
 		ctx, cancel := context.WithCancel(context.Background())
-		stderr, done := runServer(ctx, "--ip", "127.0.0.1", "--stun-port", fmt.Sprint(port))
-		udpLine := fmt.Sprintf("stun: listening on udp 127.0.0.1:%d\n", port)
-		tcpLine := fmt.Sprintf("stun: listening on tcp 127.0.0.1:%d\n", port)
+		args := append([]string{"--ip", "127.0.0.1", "--stun-port", fmt.Sprint(stunPort), "--rendezvous-port", fmt.Sprint(rvPort)}, extra...)
+		stderr, done := runServer(ctx, args...)
+		tcpLine := fmt.Sprintf("stun: listening on tcp 127.0.0.1:%d\n", stunPort)
 		var err error
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			if strings.Contains(stderr.String(), tcpLine) {
@@ -113,51 +128,109 @@ func TestServerRuns(t *testing.T) {
 			}
 			t.Fatalf("server failed: %v", err)
 		}
-		if !strings.Contains(stderr.String(), udpLine) || !strings.Contains(stderr.String(), tcpLine) {
+		stop = func() {
+			t.Helper()
 			cancel()
-			t.Fatalf("stderr %q lacks %q and %q", stderr, udpLine, tcpLine)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("server returned %v after cancel, want nil", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("server did not stop after cancel")
+			}
 		}
+		return stderr, stunPort, rvPort, stop
+	}
+}
 
-		for _, network := range []string{"udp", "tcp"} {
-			c, err := net.Dial(network, fmt.Sprintf("127.0.0.1:%d", port))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
-			c.SetDeadline(time.Now().Add(3 * time.Second))
-			c.Write(req.Raw)
-			buf := make([]byte, 1500)
-			n, err := c.Read(buf)
-			c.Close()
-			if err != nil {
-				t.Fatalf("%s: no response: %v", network, err)
-			}
-			var resp stun.Message
-			var addr stun.XORMappedAddress
-			var sw stun.Software
-			if err := stun.Decode(buf[:n], &resp); err != nil {
-				t.Fatalf("%s: %v", network, err)
-			}
-			if err := resp.Parse(&addr, &sw); err != nil {
-				t.Fatalf("%s: %v", network, err)
-			}
-			if want := c.LocalAddr().String(); addr.String() != want {
-				t.Errorf("%s: XOR-MAPPED-ADDRESS %v, want %v", network, addr, want)
-			}
-			if sw.String() != "punch "+Version {
-				t.Errorf("%s: SOFTWARE %q", network, sw)
-			}
+// TestServerRuns starts the server on loopback, queries STUN over UDP and
+// TCP, pairs two rendezvous clients, and checks that cancelling the
+// context stops it cleanly.
+func TestServerRuns(t *testing.T) {
+	stderr, port, rvPort, stop := startTestServer(t)
+	defer stop()
+	for _, line := range []string{
+		fmt.Sprintf("stun: listening on udp 127.0.0.1:%d\n", port),
+		fmt.Sprintf("stun: listening on tcp 127.0.0.1:%d\n", port),
+		fmt.Sprintf("rendezvous: listening on tcp 127.0.0.1:%d\n", rvPort),
+	} {
+		if !strings.Contains(stderr.String(), line) {
+			t.Fatalf("stderr %q lacks %q", stderr, line)
 		}
+	}
 
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server returned %v after cancel, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("server did not stop after cancel")
+	for _, network := range []string{"udp", "tcp"} {
+		c, err := net.Dial(network, fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return
+		req := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write(req.Raw)
+		buf := make([]byte, 1500)
+		n, err := c.Read(buf)
+		c.Close()
+		if err != nil {
+			t.Fatalf("%s: no response: %v", network, err)
+		}
+		var resp stun.Message
+		var addr stun.XORMappedAddress
+		var sw stun.Software
+		if err := stun.Decode(buf[:n], &resp); err != nil {
+			t.Fatalf("%s: %v", network, err)
+		}
+		if err := resp.Parse(&addr, &sw); err != nil {
+			t.Fatalf("%s: %v", network, err)
+		}
+		if want := c.LocalAddr().String(); addr.String() != want {
+			t.Errorf("%s: XOR-MAPPED-ADDRESS %v, want %v", network, addr, want)
+		}
+		if sw.String() != "punch "+Version {
+			t.Errorf("%s: SOFTWARE %q", network, sw)
+		}
+	}
+
+	// Two legacy rendezvous clients pair.
+	var key [rendezvous.KeySize]byte
+	copy(key[:], "punch server test key, 32 bytes!")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	type result struct {
+		peer netip.AddrPort
+		err  error
+	}
+	var conns [2]net.Conn
+	var results [2]chan result
+	for i := range conns {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", rvPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i], results[i] = c, make(chan result, 1)
+		go func() {
+			p, err := rendezvous.Legacy(ctx, c, key)
+			results[i] <- result{p, err}
+		}()
+	}
+	for i, r := range results {
+		res := <-r
+		if want := conns[1-i].LocalAddr().String(); res.err != nil || res.peer.String() != want {
+			t.Errorf("client %d: peer %v, %v; want %v", i, res.peer, res.err, want)
+		}
+	}
+}
+
+// TestServerNoRendezvous checks that --no-rendezvous runs STUN alone.
+func TestServerNoRendezvous(t *testing.T) {
+	stderr, _, rvPort, stop := startTestServer(t, "--no-rendezvous")
+	defer stop()
+	if strings.Contains(stderr.String(), "rendezvous:") {
+		t.Errorf("stderr %q mentions rendezvous", stderr)
+	}
+	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", rvPort)); err == nil {
+		c.Close()
+		t.Errorf("something listens on the rendezvous port %d", rvPort)
 	}
 }

@@ -1,0 +1,293 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/punchkit/punch/forward"
+	"github.com/punchkit/punch/rendezvous"
+	"github.com/punchkit/punch/secure"
+	"github.com/punchkit/punch/stun"
+	"github.com/punchkit/punch/tcppunch"
+	"github.com/punchkit/punch/tcpsession"
+)
+
+func init() { subcommands = append(subcommands, newTCPCmd) }
+
+// serverEnv names the environment variable with the default rendezvous
+// server host.
+const serverEnv = "PUNCH_SERVER"
+
+type tcpOptions struct {
+	ipv4, ipv6    bool
+	server        string
+	port          int
+	bind          string
+	send, receive bool
+	connect       string
+	listen        string
+	plain         bool
+	sourcePort    int
+	key           string
+	timeout       time.Duration
+}
+
+func newTCPCmd(g *globals) *cobra.Command {
+	o := &tcpOptions{}
+	cmd := &cobra.Command{
+		Use:   "tcp [flags] [KEY] | tcp --source-port PORT [flags] HOST PORT",
+		Short: "Connect to a peer by TCP hole punching (simultaneous open)",
+		Long: `tcp connects two hosts behind NATs or firewalls by TCP simultaneous open.
+Both sides run it with the same KEY; they meet at a rendezvous server
+(punch server, T-STUN on port 3477), which tells each the other's public
+address, and both connect to each other at once from the port the server
+saw. Without KEY, a new key is generated and printed for the other side.
+
+The connection is encrypted and authenticated with the key (TLS 1.3 and a
+PAKE): a peer that does not know the key is refused before any data flows;
+the server never sees the key. --plain turns that off.
+
+Like ncat, it copies standard input to the peer and the peer to standard
+output; the end of standard input half-closes the connection, so
+"< file" on one side and "> file" on the other copies a file, in both
+directions at once if both sides do it. -s sends only, -r receives only.
+
+Port forwarding: -c HOST:PORT on the side that has the service connects
+every connection from the peer to HOST:PORT; -l [BIND:]PORT on the other
+side forwards every connection to local PORT to the peer. Many
+connections share the one punched connection (a stream each).
+
+Manual mode needs no server: both sides name each other's public address
+and the port the other binds, as ncat --source-port does; with --plain the
+other side can be ncat or socat.`,
+		Example: `  # chat; the first side prints a key to give to the second
+  punch tcp -T rv.example.net
+  punch tcp -T rv.example.net KEY
+
+  # send a file from A to B
+  A$ punch tcp -s -T rv.example.net KEY < file
+  B$ punch tcp -r -T rv.example.net KEY > file
+
+  # ssh to A through the NATs
+  A$ punch tcp -c localhost:22 -T rv.example.net KEY
+  B$ punch tcp -l 2222 -T rv.example.net KEY &  ssh -p 2222 user@localhost
+
+  # manual mode, against ncat on the other side
+  A$ punch tcp --plain --source-port 12345 HOST_B 54321
+  B$ ncat --source-port 54321 HOST_A 12345`,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, g, args) },
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "use IPv4 only")
+	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "use IPv6 only")
+	f.StringVarP(&o.server, "server", "T", "", "rendezvous server host (default $"+serverEnv+")")
+	f.IntVarP(&o.port, "port", "P", rendezvous.DefaultPort, "rendezvous server port")
+	f.StringVarP(&o.bind, "bind", "H", "", "local address to bind to")
+	f.BoolVarP(&o.send, "send", "s", false, "send only: standard input to the peer")
+	f.BoolVarP(&o.receive, "receive", "r", false, "receive only: the peer to standard output")
+	f.StringVarP(&o.connect, "connect", "c", "", "forward connections from the peer to HOST:PORT")
+	f.StringVarP(&o.listen, "listen", "l", "", "forward connections to local [BIND:]PORT to the peer")
+	f.BoolVar(&o.plain, "plain", false, "no encryption: raw TCP, for ncat and socat")
+	f.IntVar(&o.sourcePort, "source-port", 0, "manual mode: bind this port and punch to HOST PORT")
+	f.StringVar(&o.key, "key", "", "the key, in manual mode")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up punching after this long")
+	return cmd
+}
+
+func (o *tcpOptions) check(args []string) error {
+	switch {
+	case o.ipv4 && o.ipv6:
+		return errors.New("-4 and -6 exclude each other")
+	case o.send && o.receive:
+		return errors.New("-s and -r exclude each other")
+	case o.connect != "" && o.listen != "":
+		return errors.New("-c and -l exclude each other: -c on the side with the service, -l on the other")
+	case (o.connect != "" || o.listen != "") && (o.send || o.receive):
+		return errors.New("-s and -r are for standard input and output, not for forwarding")
+	case o.timeout <= 0:
+		return errors.New("--timeout must be positive")
+	case o.sourcePort != 0 && len(args) != 2:
+		return errors.New("manual mode takes HOST PORT: punch tcp --source-port PORT HOST PORT")
+	case o.sourcePort == 0 && len(args) > 1:
+		return fmt.Errorf("too many arguments %q: want at most a KEY", args)
+	case o.sourcePort < 0 || o.sourcePort > 65535 || o.port <= 0 || o.port > 65535:
+		return errors.New("ports are 1 to 65535")
+	}
+	return nil
+}
+
+func (o *tcpOptions) network() string {
+	switch {
+	case o.ipv4:
+		return "tcp4"
+	case o.ipv6:
+		return "tcp6"
+	}
+	return "tcp"
+}
+
+func (o *tcpOptions) run(cmd *cobra.Command, g *globals, args []string) error {
+	if err := o.check(args); err != nil {
+		return usageError{err}
+	}
+	stderr := cmd.ErrOrStderr()
+	status := func(format string, a ...any) { fmt.Fprintf(stderr, "punch: "+format+"\n", a...) }
+	opts := tcpsession.Options{Plain: o.plain, Network: o.network(), Timeout: o.timeout, Logger: g.debugLogger(stderr), Status: status}
+	if o.bind != "" {
+		a, err := netip.ParseAddr(o.bind)
+		if err != nil {
+			return usageError{fmt.Errorf("-H %q: not an IP address", o.bind)}
+		}
+		opts.Bind = a
+	}
+	ctx := cmd.Context()
+	var s *tcpsession.Session
+	var err error
+	if o.sourcePort != 0 {
+		s, err = o.manual(ctx, args, opts)
+	} else {
+		s, err = o.rendezvous(ctx, args, opts, status)
+	}
+	if err != nil {
+		return o.explain(ctx, err)
+	}
+	defer s.Conn.Close()
+	how := "encrypted"
+	if o.plain {
+		how = "plain, not encrypted"
+	}
+	status("connected to %v (%s) in %v", s.Peer, how, s.Punched.Round(time.Millisecond))
+	return o.serve(ctx, s, g)
+}
+
+func (o *tcpOptions) manual(ctx context.Context, args []string, opts tcpsession.Options) (*tcpsession.Session, error) {
+	host, portStr := args[0], args[1]
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, usageError{fmt.Errorf("port %q: want 1 to 65535", portStr)}
+	}
+	if !o.plain && o.key == "" {
+		return nil, usageError{errors.New("manual mode needs --key KEY (the same on both sides), or --plain")}
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[o.network()], host)
+	if err != nil || len(ips) == 0 {
+		return nil, fmt.Errorf("cannot resolve %q: %v", host, err)
+	}
+	remote := netip.AddrPortFrom(ips[0].Unmap(), uint16(port))
+	local := opts.Bind
+	if !local.IsValid() {
+		local = netip.IPv4Unspecified()
+		if remote.Addr().Is6() {
+			local = netip.IPv6Unspecified()
+		}
+	}
+	opts.Key = o.key
+	return tcpsession.Manual(ctx, netip.AddrPortFrom(local, uint16(o.sourcePort)), remote, opts)
+}
+
+func (o *tcpOptions) rendezvous(ctx context.Context, args []string, opts tcpsession.Options, status func(string, ...any)) (*tcpsession.Session, error) {
+	server := o.server
+	if server == "" {
+		server = os.Getenv(serverEnv)
+	}
+	if server == "" {
+		return nil, usageError{fmt.Errorf("no rendezvous server: pass -T HOST or set %s (run one with `punch server`), or use manual mode with --source-port", serverEnv)}
+	}
+	if len(args) == 1 {
+		opts.Key = args[0]
+		if err := secure.ValidateKey(opts.Key); err != nil {
+			return nil, usageError{err}
+		}
+	} else {
+		opts.Key = secure.NewKey()
+		status("generated key: %s   (run the other side with this key)", opts.Key)
+	}
+	return tcpsession.Connect(ctx, net.JoinHostPort(server, strconv.Itoa(o.port)), opts)
+}
+
+// serve runs the chosen mode over the connection.
+func (o *tcpOptions) serve(ctx context.Context, s *tcpsession.Session, g *globals) error {
+	log := g.debugLogger(os.Stderr)
+	if o.connect == "" && o.listen == "" {
+		dir := forward.Duplex
+		if o.send {
+			dir = forward.SendOnly
+		} else if o.receive {
+			dir = forward.ReceiveOnly
+		}
+		var in io.Reader = os.Stdin
+		return forward.Pipe(ctx, s.Conn, in, os.Stdout, dir)
+	}
+	mux, err := forward.Yamux(s.Conn, s.Initiator, log)
+	if err != nil {
+		return err
+	}
+	defer mux.Close()
+	if o.connect != "" {
+		return forward.Serve(ctx, mux, o.connect, log)
+	}
+	addr := o.listen
+	if _, err := strconv.Atoi(addr); err == nil {
+		addr = "127.0.0.1:" + addr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("-l %s: %w", o.listen, err)
+	}
+	fmt.Fprintf(os.Stderr, "punch: forwarding connections to %v to the peer\n", ln.Addr())
+	return forward.Listen(ctx, mux, ln, log)
+}
+
+// explain turns a punching failure into advice.
+func (o *tcpOptions) explain(ctx context.Context, err error) error {
+	var u usageError
+	if errors.As(err, &u) {
+		return err
+	}
+	switch {
+	case errors.Is(err, tcppunch.ErrRefused):
+		return fmt.Errorf("%w\nThe NAT or firewall in front of the peer (or this host) answers unsolicited SYNs with RST, so TCP simultaneous open cannot work through it; try `punch udp` instead", err)
+	case errors.Is(err, tcppunch.ErrTimeout):
+		return fmt.Errorf("%w\n%s", err, o.natHint(ctx))
+	case errors.Is(err, secure.ErrAuth):
+		return fmt.Errorf("%w\nBoth sides must use the same key", err)
+	}
+	return err
+}
+
+// natHint names the NAT in front of this host, measured against the STUN
+// server that `punch server` runs next to the rendezvous server.
+func (o *tcpOptions) natHint(ctx context.Context) string {
+	server := o.server
+	if server == "" {
+		server = os.Getenv(serverEnv)
+	}
+	hint := "If either side is behind a symmetric NAT (NAT4), TCP hole punching cannot work; try `punch udp`, which predicts ports, or a relay."
+	if server == "" || o.sourcePort != 0 {
+		return hint
+	}
+	network := map[string]string{"tcp": "udp", "tcp4": "udp4", "tcp6": "udp6"}[o.network()]
+	addr, err := stun.ResolveServer(ctx, network, server)
+	if err != nil {
+		return hint
+	}
+	pc, err := net.ListenPacket(map[bool]string{true: "udp4", false: "udp6"}[addr.Addr().Is4()], ":0")
+	if err != nil {
+		return hint
+	}
+	defer pc.Close()
+	r, _ := stun.Discover(ctx, pc, addr, &stun.Config{Timeout: 500 * time.Millisecond})
+	if r == nil || r.Class == stun.ClassUnknown {
+		return hint
+	}
+	return fmt.Sprintf("This host is behind %s (%s): %s\n%s", r.Class, r.Class.Description(), r.Advice, hint)
+}

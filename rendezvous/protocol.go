@@ -1,0 +1,172 @@
+package rendezvous
+
+import (
+	"encoding/json"
+	"net/netip"
+)
+
+// The wire protocol, on one TCP port (DefaultPort). A client speaks first;
+// the server answers once and closes the connection. Nothing is ever sent
+// after the answer in either direction.
+//
+// Legacy T-STUN (the punchhole tstun protocol):
+//
+//	client -> server  32 bytes: the session key, any byte values
+//	server -> client  "IP PORT\n": the peer's public address as the server
+//	                  saw it (IPv4 dotted quad, or IPv6 without brackets
+//	                  and without a zone), then the server closes
+//
+// The first client of a key waits; when a second sends the same key, both
+// get the other's address. Errors (timeout, key in use, too many waiting,
+// anything but exactly 32 bytes) close the connection without a line.
+//
+// Version 1, punch's own clients:
+//
+//	client -> server  "PUNCH/1\n" (8 bytes, Hello)
+//	client -> server  one JSON object and "\n", at most 4096 bytes with
+//	                  the "\n" (MaxRequestSize):
+//	                  {"token": "<64 hex digits>", "kind": "tcp"|"udp",
+//	                   "local": ["ip:port", ...], "udp": ["ip:port", ...],
+//	                   "info": {...}}
+//	server -> client  one JSON object and "\n", then the server closes:
+//	                  {"peer": "ip:port", "peer_local": [...],
+//	                   "peer_udp": [...], "peer_info": {...},
+//	                   "self": "ip:port", "leader": true|false, "v": 1}
+//	              or  {"error": "text", "code": "key-in-use"|"timeout"|
+//	                   "bad-request"|"too-many"|"kind-mismatch"}
+//
+// A legacy key that starts with the 8 bytes of Hello is read as a version
+// 1 hello: such keys cannot be used with this server (one random key in
+// 2^64 does). Legacy keys and version 1 tokens live in separate
+// namespaces, so a legacy client never pairs with a version 1 one.
+const (
+	// DefaultPort is the T-STUN port, TCP.
+	DefaultPort = 3477
+
+	// KeySize is the size of a legacy key and of a version 1 token.
+	KeySize = 32
+
+	// Hello starts a version 1 request.
+	Hello = "PUNCH/1\n"
+
+	// MaxRequestSize is the largest version 1 request line in bytes, its
+	// "\n" included (Hello not included).
+	MaxRequestSize = 4096
+
+	// MaxInfoSize is the largest "info" object in bytes, as sent.
+	MaxInfoSize = 1024
+
+	// MaxCandidates is the most addresses "local" and "udp" may each list.
+	MaxCandidates = 16
+
+	// MaxAnswerSize is the largest answer line a client accepts, in bytes.
+	// An answer holds at most two candidate lists, an info object and
+	// three addresses, far less than this.
+	MaxAnswerSize = 16384
+
+	// ProtocolVersion is the "v" of version 1 answers.
+	ProtocolVersion = 1
+
+	// maxLegacyAnswer is the longest legacy answer line a client accepts:
+	// an IPv6 address, a space, a port and "\n" need 46 bytes.
+	maxLegacyAnswer = 64
+)
+
+// Error codes of version 1 error answers.
+const (
+	CodeKeyInUse     = "key-in-use"
+	CodeTimeout      = "timeout"
+	CodeBadRequest   = "bad-request"
+	CodeTooMany      = "too-many"
+	CodeKindMismatch = "kind-mismatch"
+)
+
+// Kind is the kind of session a version 1 client asks for; a session only
+// pairs with one of the same kind.
+type Kind string
+
+const (
+	// KindTCP asks for a TCP session (simultaneous open). The default.
+	KindTCP Kind = "tcp"
+	// KindUDP asks for a UDP session (hole punching).
+	KindUDP Kind = "udp"
+)
+
+// Request is what a version 1 client tells the server.
+type Request struct {
+	// Token names the session. Derive it from the key both peers share
+	// (package secure does), so that the key never reaches the server.
+	Token [KeySize]byte
+
+	// Kind is the kind of session. Default: KindTCP.
+	Kind Kind
+
+	// Local lists the client's own addresses (those of the socket it
+	// will punch from), for a peer behind the same NAT. At most
+	// MaxCandidates. Default: none.
+	Local []netip.AddrPort
+
+	// UDP lists UDP candidates, such as a STUN-mapped address, passed to
+	// the peer as they are. At most MaxCandidates. Default: none.
+	UDP []netip.AddrPort
+
+	// Info is a JSON object of at most MaxInfoSize bytes passed to the
+	// peer as it is, a NAT report for example. Default: none.
+	Info json.RawMessage
+}
+
+// Match is the server's answer to a paired version 1 client.
+type Match struct {
+	// Peer is the peer's public address, as the server saw it.
+	Peer netip.AddrPort
+	// Self is this client's public address, as the server saw it.
+	Self netip.AddrPort
+	// PeerLocal and PeerUDP are the peer's Request.Local and Request.UDP.
+	PeerLocal []netip.AddrPort
+	PeerUDP   []netip.AddrPort
+	// PeerInfo is the peer's Request.Info, nil when it sent none.
+	PeerInfo json.RawMessage
+	// Leader is true for exactly one side of the pair: the one that
+	// waited for the other.
+	Leader bool
+}
+
+// wireRequest is the JSON form of a Request.
+type wireRequest struct {
+	Token string           `json:"token"`
+	Kind  Kind             `json:"kind,omitempty"`
+	Local []netip.AddrPort `json:"local,omitempty"`
+	UDP   []netip.AddrPort `json:"udp,omitempty"`
+	Info  json.RawMessage  `json:"info,omitempty"`
+}
+
+// wireMatch is the JSON form of a Match.
+type wireMatch struct {
+	Peer      netip.AddrPort   `json:"peer"`
+	PeerLocal []netip.AddrPort `json:"peer_local"`
+	PeerUDP   []netip.AddrPort `json:"peer_udp"`
+	PeerInfo  json.RawMessage  `json:"peer_info,omitempty"`
+	Self      netip.AddrPort   `json:"self"`
+	Leader    bool             `json:"leader"`
+	V         int              `json:"v"`
+}
+
+// wireError is the JSON form of an error answer.
+type wireError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// wireAnswer is what a client decodes an answer into: a match or an
+// error, with pointers that tell absent fields from zero ones.
+type wireAnswer struct {
+	Peer      *netip.AddrPort  `json:"peer"`
+	PeerLocal []netip.AddrPort `json:"peer_local"`
+	PeerUDP   []netip.AddrPort `json:"peer_udp"`
+	PeerInfo  json.RawMessage  `json:"peer_info"`
+	Self      *netip.AddrPort  `json:"self"`
+	Leader    *bool            `json:"leader"`
+	V         int              `json:"v"`
+	Error     string           `json:"error"`
+	Code      string           `json:"code"`
+}

@@ -1,0 +1,74 @@
+// Package secure turns a stream between two peers that share a key into an
+// encrypted connection whose peer is proved to know the key, so that
+// neither the rendezvous server that paired them nor a relay that carries
+// their traffic can read or forge it.
+//
+// # Keys and tokens
+//
+// [NewKey] makes a key of 100 random bits that is easy to read aloud and
+// type ("7k3q-m9xd-2f8h-tp4w-c6rn"); people may also choose their own,
+// weak, keys, which [ValidateKey] accepts if they are printable and at
+// most 256 bytes. [Token] derives from the key, with HKDF-SHA256, the
+// 32-byte token under which both peers register at the rendezvous server.
+// The token only pairs the peers: authentication does not depend on it.
+//
+// # The handshake
+//
+// [Handshake] runs on a stream the caller connected (a punched TCP
+// connection); exactly one side is the initiator ([Config.Initiator]):
+//
+//  1. Both sides send a tiny HELLO (version, role) in the clear, so that a
+//     role or version mismatch fails at once instead of hanging.
+//  2. TLS 1.3, the initiator as client ([TLSConfig]): ephemeral ECDHE key
+//     exchange (X25519 or the hybrid X25519MLKEM768 the standard library
+//     prefers) and AEAD records. The responder's certificate is a fresh
+//     self-signed Ed25519 one that nobody verifies; it carries no identity.
+//  3. Inside TLS, [Confirm]: a PAKE (SPAKE2 as implemented by
+//     github.com/schollz/pake/v3, on curve P-256) keyed with the shared
+//     key, followed by key confirmation: each side sends
+//     HMAC-SHA256(K, "punch confirm v1" || role || E), where K is the PAKE
+//     session key and E the TLS session's exporter ([Exporter]), and checks
+//     the other's. The initiator checks first and tells the responder if
+//     the check failed, so both sides report [ErrAuth].
+//
+// Only then does Handshake return a [Conn]; no user data has flowed yet.
+// A QUIC tunnel does the same with quic-go: [TLSConfig] for the QUIC
+// handshake, then [Confirm] on the first stream with the QUIC connection's
+// exporter. The wire format is documented in wire.go.
+//
+// # Security properties
+//
+//   - Confidentiality and integrity against everyone on the path, relays
+//     included: TLS 1.3 AEAD with keys from an ephemeral key exchange.
+//   - Forward secrecy: TLS 1.3 keys come from ephemeral ECDHE, and the PAKE
+//     uses fresh randomness each time, so recording the traffic and later
+//     learning the key (or stealing a machine) does not decrypt past
+//     sessions.
+//   - Authentication by the shared key alone: a peer that does not know
+//     the key fails key confirmation, on both sides, before any user data.
+//   - No man in the middle: someone who terminates TLS with each side (the
+//     rendezvous server or a relay could try, since they connect the two)
+//     holds two TLS sessions with different exporters. Forwarding the PAKE
+//     verbatim gives both sides the same K, but the MACs bind K to each
+//     side's own exporter and fail; taking part in the PAKE himself needs
+//     the key.
+//   - Offline-dictionary resistance: what travels inside the PAKE reveals
+//     nothing that allows testing guesses of the key offline. An active
+//     attacker gets exactly one guess per handshake attempt, which the
+//     user sees as a failed connection. This is why weak keys chosen by
+//     people are still safe against relays and the network.
+//   - What the rendezvous server learns: the token, the peers' addresses
+//     and the timing, never the key. But the token is a deterministic
+//     function of the key, so a hostile server can test key guesses
+//     against it offline, recover a weak key and then join as the peer
+//     (it can route the connection through itself). Only keys with enough
+//     entropy, such as those from NewKey (100 bits), protect against a
+//     hostile rendezvous server.
+//   - The first HELLO (version and role) is in the clear and
+//     unauthenticated; tampering with it can only make the handshake fail,
+//     which an attacker on the path can always do. The role is also bound
+//     into the key confirmation MACs.
+//
+// Only TLS 1.3 is accepted; session tickets and resumption are disabled,
+// so every connection runs the full handshake.
+package secure

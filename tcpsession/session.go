@@ -1,0 +1,184 @@
+// Package tcpsession establishes an authenticated, encrypted TCP
+// connection with a peer through NATs: it meets the peer at a rendezvous
+// server (T-STUN, package rendezvous), punches a TCP connection by
+// simultaneous open from the port the server saw (package tcppunch), and
+// runs the key-authenticated TLS handshake over it (package secure). It
+// also does the same without any server when both sides know each other's
+// address and port (manual mode).
+package tcpsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/punchkit/punch/rendezvous"
+	"github.com/punchkit/punch/secure"
+	"github.com/punchkit/punch/tcppunch"
+)
+
+// Options configure a session; Key is required unless Plain is set.
+type Options struct {
+	// Key is the secret both peers share. The rendezvous server sees only
+	// a token derived from it; the connection is authenticated with it.
+	Key string
+	// Plain skips encryption and authentication: the connection is raw
+	// TCP, for interoperating with ncat or socat. Default false.
+	Plain bool
+	// Network is "tcp4", "tcp6" or "tcp" (the server's family). Default
+	// "tcp".
+	Network string
+	// Bind is the local address to bind to. Default: any.
+	Bind netip.Addr
+	// Timeout bounds the punch after the peers met. Default 10 s.
+	Timeout time.Duration
+	// Logger receives debug logs. Default: none.
+	Logger *slog.Logger
+	// Status, if set, receives one-line progress messages for people.
+	Status func(format string, args ...any)
+
+	ttl int // measured by Connect
+}
+
+func (o *Options) log() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+func (o *Options) status(format string, args ...any) {
+	if o.Status != nil {
+		o.Status(format, args...)
+	}
+}
+
+// Session is an established connection to the peer.
+type Session struct {
+	// Conn carries the data: a *secure.Conn, or the raw TCP connection
+	// with Plain.
+	Conn net.Conn
+	// Peer is the address the connection reached the peer at.
+	Peer netip.AddrPort
+	// Initiator is true on exactly one side (the leader, or in manual
+	// mode the side with the lower port).
+	Initiator bool
+	// Punched is how long the punch took once the peers had met.
+	Punched time.Duration
+}
+
+// Connect meets the peer with the same key at the rendezvous server
+// (host:port), punches and secures the connection.
+func Connect(ctx context.Context, server string, o Options) (*Session, error) {
+	if !o.Plain {
+		if err := secure.ValidateKey(o.Key); err != nil {
+			return nil, err
+		}
+	}
+	network := o.Network
+	if network == "" {
+		network = "tcp"
+	}
+	bind := &net.TCPAddr{}
+	if o.Bind.IsValid() {
+		bind.IP = o.Bind.AsSlice()
+	}
+	d := net.Dialer{LocalAddr: bind, Control: tcppunch.ReuseControl, Timeout: 10 * time.Second}
+	conn, err := d.DialContext(ctx, network, server)
+	if err == nil {
+		// The hop count to the first router beyond our NATs is the same
+		// toward the server as toward the peer; measure it now, so that a
+		// leader can punch the moment the peers meet.
+		ttl, perr := tcppunch.ProbeHops(ctx, conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(), 300*time.Millisecond)
+		o.log().Debug("tcpsession: hop probe", "ttl", ttl, "err", perr)
+		o.ttl = ttl
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the rendezvous server %s: %w (is `punch server` running there, and is TCP port %d open?)", server, err, rendezvous.DefaultPort)
+	}
+	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	o.status("waiting for the peer at %s (from %v)...", server, local)
+	m, err := rendezvous.Exchange(ctx, conn, rendezvous.Request{
+		Token: secure.Token(o.Key),
+		Kind:  rendezvous.KindTCP,
+		Local: localCandidates(local),
+	})
+	conn.Close()
+	if err != nil {
+		return nil, err
+	}
+	o.log().Debug("tcpsession: met the peer", "peer", m.Peer, "self", m.Self, "leader", m.Leader, "peer_local", m.PeerLocal)
+	peers := []netip.AddrPort{m.Peer}
+	if m.Peer.Addr() == m.Self.Addr() {
+		// Behind the same NAT: try the peer's LAN addresses first.
+		peers = append(append([]netip.AddrPort{}, m.PeerLocal...), m.Peer)
+	}
+	role := tcppunch.Follower
+	if m.Leader {
+		role = tcppunch.Leader
+	}
+	return punch(ctx, local, peers, role, m.Leader, o)
+}
+
+// Manual punches from local to remote without any server: both sides are
+// told each other's address and port. It uses classic simultaneous open
+// (both connect), so the other side may be ncat or socat with --plain.
+// The side with the lower port is the initiator; equal ports are refused.
+func Manual(ctx context.Context, local, remote netip.AddrPort, o Options) (*Session, error) {
+	if !o.Plain {
+		if err := secure.ValidateKey(o.Key); err != nil {
+			return nil, err
+		}
+		if local.Port() == remote.Port() {
+			return nil, errors.New("both sides use the same port: with encryption, use different ports (the lower one initiates) or --plain")
+		}
+	}
+	o.status("punching from %v to %v...", local, remote)
+	return punch(ctx, local, []netip.AddrPort{remote}, tcppunch.Both, local.Port() < remote.Port(), o)
+}
+
+func punch(ctx context.Context, local netip.AddrPort, peers []netip.AddrPort, role tcppunch.Role, initiator bool, o Options) (*Session, error) {
+	cfg := &tcppunch.Config{Role: role, TTL: o.ttl, Timeout: o.Timeout, Logger: o.Logger}
+	start := time.Now()
+	tc, err := tcppunch.Punch(ctx, local, peers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Conn: tc, Initiator: initiator, Punched: time.Since(start)}
+	s.Peer = tc.RemoteAddr().(*net.TCPAddr).AddrPort()
+	if o.Plain {
+		return s, nil
+	}
+	sc, err := secure.Handshake(ctx, tc, o.Key, &secure.Config{Initiator: initiator, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s.Conn = sc
+	return s, nil
+}
+
+// localCandidates lists the addresses of this host's interfaces (of the
+// family of local) with local's port, for a peer behind the same NAT.
+func localCandidates(local netip.AddrPort) []netip.AddrPort {
+	if !local.Addr().IsUnspecified() {
+		return []netip.AddrPort{local}
+	}
+	addrs, _ := net.InterfaceAddrs()
+	var out []netip.AddrPort
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil || p.Addr().IsLoopback() || p.Addr().IsLinkLocalUnicast() || p.Addr().Is4() != local.Addr().Is4() {
+			continue
+		}
+		out = append(out, netip.AddrPortFrom(p.Addr(), local.Port()))
+		if len(out) == rendezvous.MaxCandidates {
+			break
+		}
+	}
+	return out
+}
