@@ -154,6 +154,11 @@ func forwarding(t *testing.T, lab *natlab.Lab, a, b string, extra ...string) {
 	sb := start(t, lab, b, nil, append(args, "-c", "127.0.0.1:7007", key)...)
 	sa := start(t, lab, a, nil, append(args, "-l", "7070", key)...)
 	defer func() {
+		// Interrupt both sides; they must exit cleanly.
+		for _, s := range []*side{sa, sb} {
+			s.cmd.Process.Signal(os.Interrupt)
+			s.wait(t, 10*time.Second)
+		}
 		if t.Failed() {
 			t.Logf("%s: %s\n%s: %s", a, sa.stderr.String(), b, sb.stderr.String())
 		}
