@@ -20,7 +20,7 @@ import (
 
 // tcpLab builds a lab through the CLI with `punch server` running on its
 // server host, and returns the lab's record.
-func tcpLab(t *testing.T, args ...string) *natlab.Lab {
+func tcpLab(t testing.TB, args ...string) *natlab.Lab {
 	t.Helper()
 	labtest.Require(t)
 	name := labtest.Name()

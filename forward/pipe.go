@@ -49,13 +49,17 @@ func Pipe(ctx context.Context, conn net.Conn, in io.Reader, out io.Writer, dir D
 	} else {
 		CloseWrite(conn)
 	}
-	if dir != SendOnly {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[1] = io.Copy(out, conn)
-		}()
+	// Read to the peer's end of stream even when sending only: closing a
+	// socket with unread data sends RST, which can destroy data the peer
+	// has not read yet.
+	if dir == SendOnly {
+		out = io.Discard
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, errs[1] = io.Copy(out, conn)
+	}()
 	wg.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -34,8 +34,9 @@
 // socket, which makes the kernel ignore the ICMP error (for IPv4 the check
 // is on the quoted header, whose TTL was 1; for IPv6 on the ICMP packet,
 // sent with a hop limit of 64 at most), and the follower sends with a TTL
-// of 255 so that its packets pass that minimum; both go back to normal
-// once connected. The leader's TTL comes from [ProbeHops]: the smallest
+// of 255 so that its packets pass that minimum. The leader lifts its
+// minimum once connected; the follower keeps its TTL of 255, because its
+// first packets after the handshake may arrive before the leader has. The leader's TTL comes from [ProbeHops]: the smallest
 // TTL at which a probe's ICMP time exceeded comes from a public address,
 // one hop beyond the last NAT.
 //

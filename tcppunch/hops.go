@@ -69,14 +69,16 @@ func ProbeHops(ctx context.Context, dst netip.Addr, wait time.Duration) (int, er
 				break
 			}
 			ttl, from, ok := parseProbeError(buf[:n], oob[:oobn], is6)
-			if !ok || !isPublic(from) {
+			if !ok || ttl < 1 || ttl > maxProbeTTL {
 				continue
 			}
-			if best == 0 || ttl < best {
+			if isPublic(from) && (best == 0 || ttl < best) {
 				best = ttl
 			}
 		}
-		if best == 1 || (best > 0 && time.Until(deadline) < wait/2) {
+		// Done once a public hop answered: hops nearer than it answer
+		// sooner, so their answers (if any) are already in.
+		if best > 0 {
 			break
 		}
 	}

@@ -43,7 +43,7 @@ type Config struct {
 	TTL int
 	// FollowerDelay is how long the follower waits before its first
 	// connect, so that the leader's SYN has opened the leader's NAT.
-	// Default 30 ms.
+	// Default 15 ms.
 	FollowerDelay time.Duration
 	// Retry is the wait before a new attempt after one ended in RST.
 	// Default 200 ms.
@@ -63,7 +63,7 @@ func (c *Config) withDefaults() Config {
 		out.TTL = 2
 	}
 	if out.FollowerDelay <= 0 {
-		out.FollowerDelay = 30 * time.Millisecond
+		out.FollowerDelay = 15 * time.Millisecond
 	}
 	if out.Retry <= 0 {
 		out.Retry = 200 * time.Millisecond
@@ -179,7 +179,7 @@ func (p *puncher) listen() error {
 const (
 	minTTL      = 128 // the leader ignores packets below it while punching
 	followerTTL = 255 // the follower's packets pass the leader's minimum
-	normalTTL   = 64
+	normalTTL   = 64  // the leader's TTL once its SYN is out
 )
 
 // startAttempts starts the connects that are due.
@@ -316,12 +316,12 @@ func (p *puncher) check(i int) *net.TCPConn {
 	return nil
 }
 
-// adopt turns a connected socket into a *net.TCPConn, with the TTL and
-// the minimum TTL back to normal.
+// adopt turns a connected socket into a *net.TCPConn, with the minimum
+// TTL off. The follower keeps sending with TTL 255: its first packets
+// after the handshake may reach the leader before the leader has lifted
+// its minimum.
 func (p *puncher) adopt(fd int) *net.TCPConn {
-	is6 := p.local.Addr().Is6()
-	setMinTTL(fd, is6, 0)
-	setTTL(fd, is6, normalTTL)
+	setMinTTL(fd, p.local.Addr().Is6(), 0)
 	f := os.NewFile(uintptr(fd), "tcppunch")
 	defer f.Close()
 	c, err := net.FileConn(f)

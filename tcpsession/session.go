@@ -89,20 +89,23 @@ func Connect(ctx context.Context, server string, o Options) (*Session, error) {
 	}
 	d := net.Dialer{LocalAddr: bind, Control: tcppunch.ReuseControl, Timeout: 10 * time.Second}
 	conn, err := d.DialContext(ctx, network, server)
-	if err == nil {
-		// The hop count to the first router beyond our NATs is the same
-		// toward the server as toward the peer; measure it now, so that a
-		// leader can punch the moment the peers meet.
-		ttl, perr := tcppunch.ProbeHops(ctx, conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(), 300*time.Millisecond)
-		o.log().Debug("tcpsession: hop probe", "ttl", ttl, "err", perr)
-		o.ttl = ttl
-	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the rendezvous server %s: %w (is `punch server` running there, and is TCP port %d open?)", server, err, rendezvous.DefaultPort)
 	}
 	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 	o.status("waiting for the peer at %s (from %v)...", server, local)
+	// The hop count to the first router beyond our NATs is the same toward
+	// the server as toward the peer: measure it while waiting for the
+	// peer, so that a leader (the side that waited) can punch the moment
+	// the peers meet. The probe's socket is opened on another thread, in
+	// the process's network namespace.
+	probed := make(chan int, 1)
+	go func() {
+		ttl, err := tcppunch.ProbeHops(ctx, conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(), 300*time.Millisecond)
+		o.log().Debug("tcpsession: hop probe", "ttl", ttl, "err", err)
+		probed <- ttl
+	}()
 	m, err := rendezvous.Exchange(ctx, conn, rendezvous.Request{
 		Token: secure.Token(o.Key),
 		Kind:  rendezvous.KindTCP,
@@ -121,6 +124,7 @@ func Connect(ctx context.Context, server string, o Options) (*Session, error) {
 	role := tcppunch.Follower
 	if m.Leader {
 		role = tcppunch.Leader
+		o.ttl = <-probed
 	}
 	return punch(ctx, local, peers, role, m.Leader, o)
 }

@@ -52,6 +52,7 @@ type Stats struct {
 	Blackholed uint64 `json:"blackholed"` // dropped by a blackhole fault
 	Duplicated uint64 `json:"duplicated"` // copies added
 	Reordered  uint64 `json:"reordered"`  // packets held back
+	Failed     uint64 `json:"failed"`     // packets the site's device refused
 }
 
 // batch is packets that reached a queue together, at a CLOCK_MONOTONIC

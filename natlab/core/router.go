@@ -61,6 +61,7 @@ type link struct {
 	up, down  *queue
 	blackhole atomic.Int64 // CLOCK_MONOTONIC ns until which the link is dead
 	pcap      *pcapFile
+	log       *slog.Logger
 	writeMu   sync.Mutex
 	writeBufs [][]byte // BatchSize buffers with room for a coalesced write
 }
@@ -79,7 +80,7 @@ func New(cfg *Config, links ...Link) (*Router, error) {
 		if l.Dev == nil || l.Name == "" {
 			return nil, fmt.Errorf("core: link %q has no device", l.Name)
 		}
-		lk := &link{Link: l, writeBufs: make([][]byte, l.Dev.BatchSize())}
+		lk := &link{Link: l, log: r.log, writeBufs: make([][]byte, l.Dev.BatchSize())}
 		for i := range lk.writeBufs {
 			lk.writeBufs[i] = make([]byte, offset+65535)
 		}
@@ -346,7 +347,10 @@ func (lk *link) write(pkts []*packet) {
 			putPacket(p)
 		}
 		if !lk.dead() {
-			lk.Dev.Write(bufs, offset)
+			if _, err := lk.Dev.Write(bufs, offset); err != nil {
+				lk.down.count(func(s *Stats) { s.Failed++ })
+				lk.log.Debug("core: write failed", "link", lk.Name, "err", err)
+			}
 		}
 		pkts = pkts[n:]
 	}

@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/punchkit/punch/natlab"
+)
+
+// The benchmarks here measure punch tcp through the lab, side by side
+// with a baseline in the same run. Run them with
+//
+//	go test ./e2e -run '^$' -bench . -benchtime 1x
+//
+// (each iteration is a whole experiment; they need root).
+
+// transfer sends size bytes from host a to host b with `punch tcp -s/-r`
+// (extra flags added to both) and returns the receiver's throughput in
+// bit/s and the CPU both punch processes used, in seconds.
+func transfer(b *testing.B, lab *natlab.Lab, size int64, extra ...string) (float64, float64) {
+	b.Helper()
+	key := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	args := append([]string{"tcp", "-4", "-T", "198.51.100.2"}, extra...)
+	rx := exec.Command(punchBin, append([]string{"lab", "exec", lab.Config.Name, "b", "--", punchBin}, append(args, "-r", key)...)...)
+	tx := exec.Command(punchBin, append([]string{"lab", "exec", lab.Config.Name, "a", "--", punchBin}, append(args, "-s", key)...)...)
+	out, err := rx.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, err := tx.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rxErr, txErr strings.Builder
+	rx.Stderr, tx.Stderr = &rxErr, &txErr
+	if err := rx.Start(); err != nil {
+		b.Fatal(err)
+	}
+	if err := tx.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 1<<20)
+		for sent := int64(0); sent < size; sent += int64(len(buf)) {
+			if _, err := in.Write(buf); err != nil {
+				break
+			}
+		}
+		in.Close()
+	}()
+	// Time from the first byte to the last, at the receiver.
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(out, first); err != nil {
+		b.Fatalf("no data: %v\n%s\n%s", err, rxErr.String(), txErr.String())
+	}
+	start := time.Now()
+	n, _ := io.Copy(io.Discard, out)
+	elapsed := time.Since(start)
+	if err := rx.Wait(); err != nil {
+		b.Fatalf("receiver: %v\n%s", err, rxErr.String())
+	}
+	tx.Wait()
+	if n+1 < size {
+		b.Fatalf("received %d of %d bytes", n+1, size)
+	}
+	cpu := func(c *exec.Cmd) float64 {
+		ru := c.ProcessState.SysUsage().(*syscall.Rusage)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	return float64(n) * 8 / elapsed.Seconds(), cpu(rx) + cpu(tx)
+}
+
+// BenchmarkTCPThroughput compares a punched, encrypted connection with the
+// same punched path unencrypted (--plain), on links limited to 1 Gbit/s
+// and on unlimited links.
+func BenchmarkTCPThroughput(b *testing.B) {
+	for _, rate := range []string{"1gbit", "0"} {
+		b.Run("rate="+rate, func(b *testing.B) {
+			lab := tcpLab(b, "--rate", rate)
+			const size = 1 << 30
+			for range b.N {
+				plain, plainCPU := transfer(b, lab, size, "--plain")
+				enc, encCPU := transfer(b, lab, size)
+				gb := float64(size) / 1e9
+				b.ReportMetric(plain/1e9, "plain-Gbit/s")
+				b.ReportMetric(enc/1e9, "encrypted-Gbit/s")
+				b.ReportMetric(enc/plain, "ratio")
+				b.ReportMetric(plainCPU/gb, "plain-cpu-s/GB")
+				b.ReportMetric(encCPU/gb, "encrypted-cpu-s/GB")
+			}
+		})
+	}
+}
+
+// BenchmarkTCPTimeToFirstByte measures, over 20 runs with 20 ms on every
+// link, the time from the start of the second peer to the first byte it
+// sends arriving at the first peer.
+func BenchmarkTCPTimeToFirstByte(b *testing.B) {
+	lab := tcpLab(b, "--delay", "20ms")
+	for range b.N {
+		var times []time.Duration
+		for i := range 20 {
+			key := fmt.Sprintf("ttfb-%d-%d", time.Now().UnixNano(), i)
+			args := []string{"tcp", "-4", "-T", "198.51.100.2"}
+			first := exec.Command(punchBin, append([]string{"lab", "exec", lab.Config.Name, "a", "--", punchBin}, append(args, "-r", key)...)...)
+			out, _ := first.StdoutPipe()
+			errPipe, _ := first.StderrPipe()
+			if err := first.Start(); err != nil {
+				b.Fatal(err)
+			}
+			// Wait until the first peer waits at the server.
+			sc := bufio.NewScanner(errPipe)
+			for sc.Scan() && !strings.Contains(sc.Text(), "waiting for the peer") {
+			}
+			go io.Copy(io.Discard, errPipe)
+			time.Sleep(100 * time.Millisecond)
+			second := exec.Command(punchBin, append([]string{"lab", "exec", lab.Config.Name, "b", "--", punchBin}, append(args, "-s", key)...)...)
+			second.Stdin = strings.NewReader("x")
+			start := time.Now()
+			if err := second.Start(); err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 1)
+			if _, err := io.ReadFull(out, buf); err != nil {
+				b.Fatalf("run %d: no byte arrived: %v", i, err)
+			}
+			times = append(times, time.Since(start))
+			second.Wait()
+			first.Wait()
+		}
+		slices.Sort(times)
+		b.ReportMetric(float64(times[len(times)/2].Milliseconds()), "median-ms")
+		b.ReportMetric(float64(times[len(times)*95/100].Milliseconds()), "p95-ms")
+		b.ReportMetric(float64(times[0].Milliseconds()), "min-ms")
+		b.Logf("time to first byte: %v", times)
+	}
+}
+
+// BenchmarkTCPProcessStart is the baseline of the time to first byte: how
+// long starting `punch lab exec HOST -- punch --version` takes, which the
+// measurement above includes.
+func BenchmarkTCPProcessStart(b *testing.B) {
+	lab := tcpLab(b)
+	for range b.N {
+		start := time.Now()
+		if err := exec.Command(punchBin, "lab", "exec", lab.Config.Name, "b", "--", punchBin, "--version").Run(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms")
+	}
+}
