@@ -98,19 +98,32 @@ func Connect(ctx context.Context, server string, o Options) (*Session, error) {
 	// The hop count to the first router beyond our NATs is the same toward
 	// the server as toward the peer: measure it while waiting for the
 	// peer, so that a leader (the side that waited) can punch the moment
-	// the peers meet. The probe's socket is opened on another thread, in
-	// the process's network namespace.
-	probed := make(chan int, 1)
+	// the peers meet. The probe runs on the calling goroutine, so that its
+	// socket is opened where the caller's are (a caller may run inside a
+	// network namespace); the exchange only uses conn.
+	type answer struct {
+		m   *rendezvous.Match
+		err error
+	}
+	answered := make(chan answer, 1)
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
 	go func() {
-		ttl, err := tcppunch.ProbeHops(ctx, conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(), 300*time.Millisecond)
-		o.log().Debug("tcpsession: hop probe", "ttl", ttl, "err", err)
-		probed <- ttl
+		m, err := rendezvous.Exchange(ctx, conn, rendezvous.Request{
+			Token: secure.Token(o.Key),
+			Kind:  rendezvous.KindTCP,
+			Local: localCandidates(local),
+		})
+		if err != nil || !m.Leader {
+			stopProbe() // only a leader needs the hop count
+		}
+		answered <- answer{m, err}
 	}()
-	m, err := rendezvous.Exchange(ctx, conn, rendezvous.Request{
-		Token: secure.Token(o.Key),
-		Kind:  rendezvous.KindTCP,
-		Local: localCandidates(local),
-	})
+	ttl, perr := tcppunch.ProbeHops(probeCtx, conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(), 300*time.Millisecond)
+	o.log().Debug("tcpsession: hop probe", "ttl", ttl, "err", perr)
+	o.ttl = ttl
+	a := <-answered
+	m, err := a.m, a.err
 	conn.Close()
 	if err != nil {
 		return nil, err
@@ -124,7 +137,6 @@ func Connect(ctx context.Context, server string, o Options) (*Session, error) {
 	role := tcppunch.Follower
 	if m.Leader {
 		role = tcppunch.Leader
-		o.ttl = <-probed
 	}
 	return punch(ctx, local, peers, role, m.Leader, o)
 }

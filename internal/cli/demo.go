@@ -37,7 +37,7 @@ and shows what each host behind a NAT learns about its NAT.`,
 		},
 	}
 	cmd.Flags().StringVar(&natA, "nat-a", "portrestricted", "NAT type in front of host a")
-	cmd.Flags().StringVar(&natB, "nat-b", "symmetric", "NAT type in front of host b")
+	cmd.Flags().StringVar(&natB, "nat-b", "restricted", "NAT type in front of host b")
 	cmd.Flags().BoolVar(&noLab, "no-lab", false, "only the loopback part")
 	return cmd
 }

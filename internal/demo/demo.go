@@ -1,7 +1,7 @@
 // Package demo runs punch's one-machine demonstration: an embedded STUN
 // server on loopback and, when the machine can build a NAT lab (root,
 // iproute2, nftables), hosts behind real kernel NATs that discover what
-// kind of NAT they sit behind.
+// kind of NAT they sit behind and punch TCP connections to each other.
 package demo
 
 import (
@@ -12,17 +12,25 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/punchkit/punch/natlab"
+	"github.com/punchkit/punch/natlab/core"
+	"github.com/punchkit/punch/rendezvous"
+	"github.com/punchkit/punch/secure"
 	"github.com/punchkit/punch/stun"
 	"github.com/punchkit/punch/stunserver"
+	"github.com/punchkit/punch/tcpsession"
 )
 
 // Config tunes the demo; the zero value works.
 type Config struct {
-	// Types are the NAT types of the lab's two sites. Default:
-	// portrestricted and symmetric.
+	// Types are the NAT types of the lab's first two sites, whose hosts
+	// punch a TCP connection; a third site is always symmetric. Default:
+	// portrestricted (rejecting unsolicited packets, the hard case) and
+	// restricted.
 	Types [2]natlab.NATType
 	// NoLab skips the lab part even where a lab can be built.
 	NoLab bool
@@ -37,7 +45,7 @@ func Run(ctx context.Context, w io.Writer, cfg *Config) error {
 		c = *cfg
 	}
 	if c.Types[0] == "" {
-		c.Types = [2]natlab.NATType{natlab.PortRestricted, natlab.Symmetric}
+		c.Types = [2]natlab.NATType{natlab.PortRestricted, natlab.Restricted}
 	}
 	fmt.Fprintln(w, "== 1. STUN server on loopback (127.0.0.1 and 127.0.0.2, RFC 5780)")
 	if err := loopback(ctx, w, c.Logger); err != nil {
@@ -50,7 +58,7 @@ func Run(ctx context.Context, w io.Writer, cfg *Config) error {
 		fmt.Fprintf(w, "\n== 2. NAT lab skipped: %v\n   Run the demo as root to see hosts behind real kernel NATs.\n", err)
 		return nil
 	}
-	fmt.Fprintf(w, "\n== 2. Hosts behind real kernel NATs (%s and %s) in a network-namespace lab\n", c.Types[0], c.Types[1])
+	fmt.Fprintf(w, "\n== 2. Hosts behind real kernel NATs in a network-namespace lab (20 ms per link)\n")
 	return lab(ctx, w, c)
 }
 
@@ -91,16 +99,23 @@ func serve(ctx context.Context, socks *stunserver.Sockets, log *slog.Logger) (st
 // lab builds a two-site lab, runs the STUN server on its server host and
 // discovers each site's NAT from its host.
 func lab(ctx context.Context, w io.Writer, c Config) error {
+	delay := natlab.LinkParams{Up: core.Params{Delay: 20 * time.Millisecond}, Down: core.Params{Delay: 20 * time.Millisecond}}
 	l, err := natlab.New(ctx, natlab.Config{
-		Name:  fmt.Sprintf("demo%d", os.Getpid()),
-		Sites: []natlab.Site{{Name: "natA", NAT: c.Types[0]}, {Name: "natB", NAT: c.Types[1]}},
+		Name: fmt.Sprintf("demo%d", os.Getpid()),
+		Sites: []natlab.Site{
+			{Name: "natA", NAT: c.Types[0], Input: natlab.Reject, Link: delay},
+			{Name: "natB", NAT: c.Types[1], Link: delay},
+			{Name: "natC", NAT: natlab.Symmetric, Link: delay},
+		},
+		ServerLink: delay,
 	}, c.Logger)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
 	server, _ := l.Node("server")
-	fmt.Fprintf(w, "   lab %s: server %s and %s; host a behind natA, host b behind natB\n", l.Config.Name, server.Addrs[0], server.Addrs[1])
+	fmt.Fprintf(w, "   lab %s: server %s and %s; hosts a, b and c behind natA (%s, rejects unsolicited packets), natB (%s) and natC (symmetric)\n",
+		l.Config.Name, server.Addrs[0], server.Addrs[1], c.Types[0], c.Types[1])
 	var socks *stunserver.Sockets
 	if err := server.Do(func() (err error) {
 		socks, err = stunserver.Listen(ctx, &stunserver.ListenConfig{
@@ -112,7 +127,7 @@ func lab(ctx context.Context, w io.Writer, c Config) error {
 	}
 	stop := serve(ctx, socks, c.Logger)
 	defer stop()
-	for _, name := range []string{"a", "b"} {
+	for _, name := range []string{"a", "b", "c"} {
 		host, _ := l.Node(name)
 		var pc net.PacketConn
 		if err := host.Do(func() (err error) { pc, err = net.ListenPacket("udp4", host.Addr(true).String()+":0"); return err }); err != nil {
@@ -125,8 +140,92 @@ func lab(ctx context.Context, w io.Writer, c Config) error {
 		}
 		printReport(w, fmt.Sprintf("host %s (%s)", name, host.NAT), r)
 	}
-	fmt.Fprintln(w, "   (the lab is torn down when the demo ends; build your own with `punch lab up`)")
+	fmt.Fprintln(w, "\n== 3. punch tcp: TCP simultaneous open through both NATs, met at the rendezvous server")
+	stopRV, err := serveRendezvous(ctx, server)
+	if err != nil {
+		return err
+	}
+	defer stopRV()
+	for _, pair := range [][2]string{{"a", "b"}, {"a", "c"}} {
+		tcpPunch(ctx, w, l, pair, c.Logger)
+	}
+	fmt.Fprintln(w, "\n   (the lab is torn down when the demo ends; build your own with `punch lab up`)")
 	return nil
+}
+
+// serveRendezvous runs the rendezvous server on the lab's server host.
+func serveRendezvous(ctx context.Context, server *natlab.Node) (func(), error) {
+	var lns []net.Listener
+	if err := server.Do(func() (err error) {
+		lns, err = rendezvous.Listen(ctx, []netip.Addr{server.Addrs[0]}, rendezvous.DefaultPort)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	srv := rendezvous.New(nil)
+	for _, ln := range lns {
+		go srv.Serve(ctx, ln)
+	}
+	return func() { srv.Close() }, nil
+}
+
+// tcpPunch connects two lab hosts with punch tcp's flow and sends a
+// greeting across.
+func tcpPunch(ctx context.Context, w io.Writer, l *natlab.Lab, pair [2]string, log *slog.Logger) {
+	key := secure.NewKey()
+	type result struct {
+		s   *tcpsession.Session
+		err error
+	}
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, name := range pair {
+		host, _ := l.Node(name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			host.Do(func() error {
+				results[i].s, results[i].err = tcpsession.Connect(ctx, "198.51.100.2:3477",
+					tcpsession.Options{Key: key, Network: "tcp4", Timeout: 3 * time.Second, Logger: log})
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	a, _ := l.Node(pair[0])
+	b, _ := l.Node(pair[1])
+	label := fmt.Sprintf("   %s (%s) <-> %s (%s): ", pair[0], a.NAT, pair[1], b.NAT)
+	for _, r := range results {
+		if r.err != nil {
+			fmt.Fprintf(w, "%sno connection, as expected for a symmetric NAT: %v\n", label, firstLine(r.err))
+			for _, r := range results {
+				if r.s != nil {
+					r.s.Conn.Close()
+				}
+			}
+			return
+		}
+		defer r.s.Conn.Close()
+	}
+	msg := "hello from " + pair[0]
+	go results[0].s.Conn.Write([]byte(msg))
+	buf := make([]byte, len(msg))
+	results[1].s.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(results[1].s.Conn, buf); err != nil {
+		fmt.Fprintf(w, "%sconnected, but the message did not arrive: %v\n", label, err)
+		return
+	}
+	fmt.Fprintf(w, "%sconnected in %v (encrypted, key-authenticated); %s received %q\n",
+		label, time.Since(start).Round(time.Millisecond), pair[1], buf)
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
 
 func printReport(w io.Writer, who string, r *stun.Report) {
