@@ -7,27 +7,15 @@ import (
 	"io"
 	"net"
 	"net/netip"
+
+	"github.com/punchkit/punch/internal/netaddr"
 )
 
 // observedAddr is a client's public address: the connection's remote
 // address, IPv4-mapped addresses unmapped, zones dropped.
 func observedAddr(a net.Addr) (netip.AddrPort, bool) {
-	var ap netip.AddrPort
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		ap = a.AddrPort()
-	case nil:
-		return ap, false
-	default:
-		var err error
-		if ap, err = netip.ParseAddrPort(a.String()); err != nil {
-			return ap, false
-		}
-	}
-	if !ap.Addr().IsValid() {
-		return ap, false
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()), true
+	ap, ok := netaddr.AddrPort(a)
+	return netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port()), ok
 }
 
 // helloBuf is scratch for reading what a client sends first.

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 
 	pionstun "github.com/pion/stun/v4"
+
+	"github.com/punchkit/punch/internal/netaddr"
 )
 
 // The STUN header (RFC 8489 section 5), 20 bytes, in network byte order:
@@ -244,23 +246,9 @@ func getAddr(m *pionstun.Message, t pionstun.AttrType) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil //nolint:gosec // a 16-bit field
 }
 
-// addrPortOf converts a net.Addr from a PacketConn into a netip.AddrPort,
-// unmapping IPv4-mapped IPv6 addresses. It returns the zero AddrPort for
-// addresses that are not IP addresses.
+// addrPortOf converts a socket address to a netip.AddrPort, the zero
+// AddrPort for addresses that are not IP addresses.
 func addrPortOf(a net.Addr) netip.AddrPort {
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		ap := a.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	case *net.TCPAddr:
-		ap := a.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	case nil:
-		return netip.AddrPort{}
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	ap, _ := netaddr.AddrPort(a)
+	return ap
 }

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 
 	"golang.org/x/net/ipv4"
+
+	"github.com/punchkit/punch/internal/netaddr"
 )
 
 // Batched UDP I/O. On Linux a reader goroutine receives up to batchSize
@@ -105,7 +107,7 @@ func (c *udpConn) readBatch(b *udpBatch) (int, error) {
 		return 0, err
 	}
 	for i := range n {
-		b.from[i], _ = addrPortOf(b.in[i].Addr) // zero when not IP
+		b.from[i], _ = netaddr.AddrPort(b.in[i].Addr) // zero when not IP
 	}
 	return n, nil
 }
@@ -146,7 +148,7 @@ func (s *Server) flush(ctx context.Context, c *udpConn, b *udpBatch) {
 			}
 			// sendmmsg fails only when it could send nothing: the
 			// first message is the one that fails.
-			to, _ := addrPortOf(ms[0].Addr)
+			to, _ := netaddr.AddrPort(ms[0].Addr)
 			s.logWriteError(ctx, to, c.role, err)
 			n = 1
 		}

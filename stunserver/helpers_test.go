@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/punchkit/punch/internal/netaddr"
 )
 
 // changeRequest is a Setter for CHANGE-REQUEST with the given flags.
@@ -120,7 +122,7 @@ func listenUDP(tb testing.TB, addr string) *net.UDPConn {
 // localAddr is the local address of a socket.
 func localAddr(tb testing.TB, c interface{ LocalAddr() net.Addr }) netip.AddrPort {
 	tb.Helper()
-	ap, ok := addrPortOf(c.LocalAddr())
+	ap, ok := netaddr.AddrPort(c.LocalAddr())
 	if !ok {
 		tb.Fatalf("bad local address %v", c.LocalAddr())
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/punchkit/punch/internal/netaddr"
 )
 
 // Server answers STUN Binding requests on the sockets it is given. It is
@@ -143,34 +145,11 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// addrPortOf converts a socket address to a netip.AddrPort with an
-// unmapped IP; it reports false for an address that is not IP.
-func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
-	var ap netip.AddrPort
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		ap = a.AddrPort()
-	case *net.TCPAddr:
-		ap = a.AddrPort()
-	case nil:
-		return ap, false
-	default:
-		var err error
-		if ap, err = netip.ParseAddrPort(a.String()); err != nil {
-			return ap, false
-		}
-	}
-	if !ap.Addr().IsValid() {
-		return ap, false
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
-}
-
 // originOf is the RESPONSE-ORIGIN for a socket bound to a: a itself, or the
 // zero AddrPort when a is unspecified and so does not say which of the
 // host's addresses the client reached.
 func originOf(a net.Addr) netip.AddrPort {
-	ap, ok := addrPortOf(a)
+	ap, ok := netaddr.AddrPort(a)
 	if !ok || ap.Addr().IsUnspecified() {
 		return netip.AddrPort{}
 	}

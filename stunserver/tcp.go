@@ -10,6 +10,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/punchkit/punch/internal/netaddr"
 )
 
 // ServeTCP accepts connections on ln and answers the STUN messages each
@@ -80,7 +82,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	client, ok := addrPortOf(c.RemoteAddr())
+	client, ok := netaddr.AddrPort(c.RemoteAddr())
 	if !ok {
 		return
 	}

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/punchkit/punch/internal/netaddr"
 )
 
 // UDPSocket is a UDP socket and its role in its group.
@@ -39,7 +41,7 @@ func (c *udpConn) read(b []byte) (int, netip.AddrPort, error) {
 	if err != nil {
 		return n, netip.AddrPort{}, err
 	}
-	ap, _ := addrPortOf(addr) // zero when not IP: dropped by the caller
+	ap, _ := netaddr.AddrPort(addr) // zero when not IP: dropped by the caller
 	return n, ap, nil
 }
 
