@@ -6,14 +6,16 @@ import (
 	"testing"
 
 	pionstun "github.com/pion/stun/v4"
+
+	"github.com/punchkit/punch/internal/rfc5769"
 )
 
 // FuzzParseResponse checks that ParseResponse never panics, accepts only
 // well-formed binding responses, and that what it extracts survives being
 // encoded again with pion/stun.
 func FuzzParseResponse(f *testing.F) {
-	f.Add(rfc5769IPv4)
-	f.Add(rfc5769IPv6)
+	f.Add(rfc5769.ResponseIPv4)
+	f.Add(rfc5769.ResponseIPv6)
 	f.Add(build(f, pionstun.TransactionID, pionstun.BindingSuccess,
 		&pionstun.XORMappedAddress{IP: ip("203.0.113.7"), Port: 40000},
 		&pionstun.OtherAddress{IP: ip("198.51.100.3"), Port: 3479},
@@ -63,8 +65,8 @@ func FuzzParseResponse(f *testing.F) {
 // FuzzReadMessage checks the TCP framing: never a panic, and every message
 // read is exactly one STUN header plus its declared length.
 func FuzzReadMessage(f *testing.F) {
-	f.Add(rfc5769IPv4)
-	f.Add(append(bytes.Clone(rfc5769IPv4), rfc5769IPv6...))
+	f.Add(rfc5769.ResponseIPv4)
+	f.Add(append(bytes.Clone(rfc5769.ResponseIPv4), rfc5769.ResponseIPv6...))
 	f.Add([]byte("\x00\x01\xff\xfc\x21\x12\xa4\x42"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bytes.NewReader(data)

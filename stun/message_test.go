@@ -9,38 +9,8 @@ import (
 	"testing"
 
 	pionstun "github.com/pion/stun/v4"
-)
 
-// The binding responses of RFC 5769 sections 2.2 (IPv4) and 2.3 (IPv6).
-// They carry SOFTWARE "test vector", XOR-MAPPED-ADDRESS, a
-// MESSAGE-INTEGRITY (ignored here) and FINGERPRINT.
-var (
-	rfc5769IPv4 = []byte("\x01\x01\x00\x3c" +
-		"\x21\x12\xa4\x42" +
-		"\xb7\xe7\xa7\x01\xbc\x34\xd6\x86\xfa\x87\xdf\xae" +
-		"\x80\x22\x00\x0b" +
-		"\x74\x65\x73\x74\x20\x76\x65\x63\x74\x6f\x72\x20" +
-		"\x00\x20\x00\x08" +
-		"\x00\x01\xa1\x47\xe1\x12\xa6\x43" +
-		"\x00\x08\x00\x14" +
-		"\x2b\x91\xf5\x99\xfd\x9e\x90\xc3\x8c\x74\x89\xf9" +
-		"\x2a\xf9\xba\x53\xf0\x6b\xe7\xd7" +
-		"\x80\x28\x00\x04" +
-		"\xc0\x7d\x4c\x96")
-	rfc5769IPv6 = []byte("\x01\x01\x00\x48" +
-		"\x21\x12\xa4\x42" +
-		"\xb7\xe7\xa7\x01\xbc\x34\xd6\x86\xfa\x87\xdf\xae" +
-		"\x80\x22\x00\x0b" +
-		"\x74\x65\x73\x74\x20\x76\x65\x63\x74\x6f\x72\x20" +
-		"\x00\x20\x00\x14" +
-		"\x00\x02\xa1\x47" +
-		"\x01\x13\xa9\xfa\xa5\xd3\xf1\x79" +
-		"\xbc\x25\xf4\xb5\xbe\xd2\xb9\xd9" +
-		"\x00\x08\x00\x14" +
-		"\xa3\x82\x95\x4e\x4b\xe6\x7b\xf1\x17\x84\xc9\x7c" +
-		"\x82\x92\xc2\x75\xbf\xe3\xed\x41" +
-		"\x80\x28\x00\x04" +
-		"\xc8\xfb\x0b\x4c")
+	"github.com/punchkit/punch/internal/rfc5769"
 )
 
 // build encodes a message with pion/stun for the tests.
@@ -75,7 +45,7 @@ func TestParseResponse(t *testing.T) {
 		wantErr error
 	}{
 		{
-			name: "RFC 5769 IPv4", in: rfc5769IPv4,
+			name: "RFC 5769 IPv4", in: rfc5769.ResponseIPv4,
 			want: Response{
 				TransactionID: [12]byte{0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae},
 				Mapped:        netip.MustParseAddrPort("192.0.2.1:32853"),
@@ -83,7 +53,7 @@ func TestParseResponse(t *testing.T) {
 			},
 		},
 		{
-			name: "RFC 5769 IPv6", in: rfc5769IPv6,
+			name: "RFC 5769 IPv6", in: rfc5769.ResponseIPv6,
 			want: Response{
 				TransactionID: [12]byte{0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae},
 				Mapped:        netip.MustParseAddrPort("[2001:db8:1234:5678:11:2233:4455:6677]:32853"),
@@ -112,16 +82,16 @@ func TestParseResponse(t *testing.T) {
 			},
 		},
 		{
-			name: "trailing bytes ignored", in: append(bytes.Clone(rfc5769IPv4), 0, 0, 0, 0),
+			name: "trailing bytes ignored", in: append(bytes.Clone(rfc5769.ResponseIPv4), 0, 0, 0, 0),
 			want: Response{
 				TransactionID: [12]byte{0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae},
 				Mapped:        netip.MustParseAddrPort("192.0.2.1:32853"),
 				Software:      "test vector",
 			},
 		},
-		{name: "bad fingerprint", in: corrupt(rfc5769IPv4, len(rfc5769IPv4)-1), wantErr: ErrMalformed},
-		{name: "bad cookie", in: corrupt(rfc5769IPv4, 5), wantErr: ErrMalformed},
-		{name: "truncated", in: rfc5769IPv4[:40], wantErr: ErrMalformed},
+		{name: "bad fingerprint", in: corrupt(rfc5769.ResponseIPv4, len(rfc5769.ResponseIPv4)-1), wantErr: ErrMalformed},
+		{name: "bad cookie", in: corrupt(rfc5769.ResponseIPv4, 5), wantErr: ErrMalformed},
+		{name: "truncated", in: rfc5769.ResponseIPv4[:40], wantErr: ErrMalformed},
 		{name: "empty", in: nil, wantErr: ErrMalformed},
 		{name: "not STUN", in: []byte("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"), wantErr: ErrMalformed},
 		{name: "a request", in: build(t, id, pionstun.BindingRequest), wantErr: ErrMalformed},
@@ -225,9 +195,9 @@ func TestChangeRequest(t *testing.T) {
 
 func TestReadMessage(t *testing.T) {
 	t.Parallel()
-	two := append(bytes.Clone(rfc5769IPv4), rfc5769IPv6...)
+	two := append(bytes.Clone(rfc5769.ResponseIPv4), rfc5769.ResponseIPv6...)
 	r := bytes.NewReader(two)
-	for i, want := range [][]byte{rfc5769IPv4, rfc5769IPv6} {
+	for i, want := range [][]byte{rfc5769.ResponseIPv4, rfc5769.ResponseIPv6} {
 		got, err := readMessage(r)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("message %d: %x, %v", i, got, err)
@@ -236,7 +206,7 @@ func TestReadMessage(t *testing.T) {
 	if _, err := readMessage(r); err == nil {
 		t.Error("read past the end")
 	}
-	if _, err := readMessage(bytes.NewReader(rfc5769IPv4[:30])); err == nil {
+	if _, err := readMessage(bytes.NewReader(rfc5769.ResponseIPv4[:30])); err == nil {
 		t.Error("read a truncated message")
 	}
 	if _, err := readMessage(strings.NewReader("SSH-2.0-OpenSSH_9.6\r\n")); !errors.Is(err, ErrMalformed) {
@@ -247,7 +217,7 @@ func TestReadMessage(t *testing.T) {
 func BenchmarkParseResponse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ParseResponse(rfc5769IPv4); err != nil {
+		if _, err := ParseResponse(rfc5769.ResponseIPv4); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/punchkit/punch/internal/rfc5769"
 )
 
 // BenchmarkHandle measures the request handler alone: decode, checks and
@@ -18,7 +20,7 @@ func BenchmarkHandle(b *testing.B) {
 	}{
 		{"plain", newRequest(b).Raw, false},
 		{"plain-ipv6", newRequest(b).Raw, true},
-		{"rfc5769", rfc5769Request, false},
+		{"rfc5769", rfc5769.Request, false},
 		{"change-request", newRequest(b, changeRequest(changeIP|changePort)).Raw, false},
 		{"classic", classicRequest([16]byte{1}, changePort), false},
 		{"unknown-420", newRequest(b, rawAttr{stun.AttrPadding, make([]byte, 8)}).Raw, false},

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/punchkit/punch/internal/rfc5769"
 )
 
 // FuzzServe feeds arbitrary bytes to the request handler as a UDP request
@@ -16,7 +18,7 @@ import (
 func FuzzServe(f *testing.F) {
 	f.Add(newRequest(f).Raw)
 	f.Add(classicRequest([16]byte{1, 2, 3}, changeIP))
-	f.Add(rfc5769Request)
+	f.Add(rfc5769.Request)
 
 	s := New(nil)
 	f.Cleanup(func() { s.Close() })
