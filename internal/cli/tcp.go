@@ -18,7 +18,7 @@ import (
 	"github.com/punchkit/punch/secure"
 	"github.com/punchkit/punch/stun"
 	"github.com/punchkit/punch/tcppunch"
-	"github.com/punchkit/punch/tcpsession"
+	"github.com/punchkit/punch/session"
 )
 
 func init() { subcommands = append(subcommands, newTCPCmd) }
@@ -141,7 +141,7 @@ func (o *tcpOptions) run(cmd *cobra.Command, g *globals, args []string) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	status := func(format string, a ...any) { fmt.Fprintf(stderr, "punch: "+format+"\n", a...) }
-	opts := tcpsession.Options{Plain: o.plain, Network: o.network(), Timeout: o.timeout, Logger: g.debugLogger(stderr), Status: status}
+	opts := session.Options{Plain: o.plain, Network: o.network(), Timeout: o.timeout, Logger: g.debugLogger(stderr), Status: status}
 	if o.bind != "" {
 		a, err := netip.ParseAddr(o.bind)
 		if err != nil {
@@ -150,7 +150,7 @@ func (o *tcpOptions) run(cmd *cobra.Command, g *globals, args []string) error {
 		opts.Bind = a
 	}
 	ctx := cmd.Context()
-	var s *tcpsession.Session
+	var s *session.Session
 	var err error
 	if o.sourcePort != 0 {
 		s, err = o.manual(ctx, args, opts)
@@ -169,7 +169,7 @@ func (o *tcpOptions) run(cmd *cobra.Command, g *globals, args []string) error {
 	return o.serve(ctx, s, g)
 }
 
-func (o *tcpOptions) manual(ctx context.Context, args []string, opts tcpsession.Options) (*tcpsession.Session, error) {
+func (o *tcpOptions) manual(ctx context.Context, args []string, opts session.Options) (*session.Session, error) {
 	host, portStr := args[0], args[1]
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port <= 0 || port > 65535 {
@@ -191,10 +191,10 @@ func (o *tcpOptions) manual(ctx context.Context, args []string, opts tcpsession.
 		}
 	}
 	opts.Key = o.key
-	return tcpsession.Manual(ctx, netip.AddrPortFrom(local, uint16(o.sourcePort)), remote, opts)
+	return session.Manual(ctx, netip.AddrPortFrom(local, uint16(o.sourcePort)), remote, opts)
 }
 
-func (o *tcpOptions) rendezvous(ctx context.Context, args []string, opts tcpsession.Options, status func(string, ...any)) (*tcpsession.Session, error) {
+func (o *tcpOptions) rendezvous(ctx context.Context, args []string, opts session.Options, status func(string, ...any)) (*session.Session, error) {
 	server := o.server
 	if server == "" {
 		server = os.Getenv(serverEnv)
@@ -211,11 +211,11 @@ func (o *tcpOptions) rendezvous(ctx context.Context, args []string, opts tcpsess
 		opts.Key = secure.NewKey()
 		status("generated key: %s   (run the other side with this key)", opts.Key)
 	}
-	return tcpsession.Connect(ctx, net.JoinHostPort(server, strconv.Itoa(o.port)), opts)
+	return session.TCP(ctx, net.JoinHostPort(server, strconv.Itoa(o.port)), opts)
 }
 
 // serve runs the chosen mode over the connection.
-func (o *tcpOptions) serve(ctx context.Context, s *tcpsession.Session, g *globals) error {
+func (o *tcpOptions) serve(ctx context.Context, s *session.Session, g *globals) error {
 	log := g.debugLogger(os.Stderr)
 	if o.connect == "" && o.listen == "" {
 		dir := forward.Duplex

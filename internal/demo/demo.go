@@ -22,7 +22,7 @@ import (
 	"github.com/punchkit/punch/secure"
 	"github.com/punchkit/punch/stun"
 	"github.com/punchkit/punch/stunserver"
-	"github.com/punchkit/punch/tcpsession"
+	"github.com/punchkit/punch/session"
 )
 
 // Config tunes the demo; the zero value works.
@@ -174,7 +174,7 @@ func serveRendezvous(ctx context.Context, server *natlab.Node) (func(), error) {
 func tcpPunch(ctx context.Context, w io.Writer, l *natlab.Lab, pair [2]string, log *slog.Logger) {
 	key := secure.NewKey()
 	type result struct {
-		s   *tcpsession.Session
+		s   *session.Session
 		err error
 	}
 	results := make([]result, 2)
@@ -186,8 +186,8 @@ func tcpPunch(ctx context.Context, w io.Writer, l *natlab.Lab, pair [2]string, l
 		go func() {
 			defer wg.Done()
 			host.Do(func() error {
-				results[i].s, results[i].err = tcpsession.Connect(ctx, "198.51.100.2:3477",
-					tcpsession.Options{Key: key, Network: "tcp4", Timeout: 3 * time.Second, Logger: log})
+				results[i].s, results[i].err = session.TCP(ctx, "198.51.100.2:3477",
+					session.Options{Key: key, Network: "tcp4", Timeout: 3 * time.Second, Logger: log})
 				return nil
 			})
 		}()

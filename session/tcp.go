@@ -1,16 +1,8 @@
-// Package tcpsession establishes an authenticated, encrypted TCP
-// connection with a peer through NATs: it meets the peer at a rendezvous
-// server (T-STUN, package rendezvous), punches a TCP connection by
-// simultaneous open from the port the server saw (package tcppunch), and
-// runs the key-authenticated TLS handshake over it (package secure). It
-// also does the same without any server when both sides know each other's
-// address and port (manual mode).
-package tcpsession
+package session
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -21,19 +13,25 @@ import (
 	"github.com/punchkit/punch/tcppunch"
 )
 
-// Options configure a session; Key is required unless Plain is set.
+// Options configure a session; Key is required unless Plain is set (TCP
+// only).
 type Options struct {
 	// Key is the secret both peers share. The rendezvous server sees only
 	// a token derived from it; the connection is authenticated with it.
 	Key string
-	// Plain skips encryption and authentication: the connection is raw
-	// TCP, for interoperating with ncat or socat. Default false.
+	// Plain skips encryption and authentication (TCP only): the
+	// connection is raw TCP, for interoperating with ncat or socat.
+	// Default false.
 	Plain bool
-	// Network is "tcp4", "tcp6" or "tcp" (the server's family). Default
-	// "tcp".
+	// Network is "tcp4"/"udp4", "tcp6"/"udp6", or "tcp"/"udp" (the
+	// server's family); TCP and UDP sessions take either spelling.
+	// Default: the server's family.
 	Network string
 	// Bind is the local address to bind to. Default: any.
 	Bind netip.Addr
+	// Port is the local port to use (UDP only; TCP uses the port that
+	// reached the rendezvous server). Default: any.
+	Port int
 	// Timeout bounds the punch after the peers met. Default 10 s.
 	Timeout time.Duration
 	// Logger receives debug logs. Default: none.
@@ -71,64 +69,30 @@ type Session struct {
 	Punched time.Duration
 }
 
-// Connect meets the peer with the same key at the rendezvous server
+// TCP meets the peer with the same key at the rendezvous server
 // (host:port), punches and secures the connection.
-func Connect(ctx context.Context, server string, o Options) (*Session, error) {
+func TCP(ctx context.Context, server string, o Options) (*Session, error) {
 	if !o.Plain {
 		if err := secure.ValidateKey(o.Key); err != nil {
 			return nil, err
 		}
-	}
-	network := o.Network
-	if network == "" {
-		network = "tcp"
 	}
 	bind := &net.TCPAddr{}
 	if o.Bind.IsValid() {
 		bind.IP = o.Bind.AsSlice()
 	}
 	d := net.Dialer{LocalAddr: bind, Control: tcppunch.ReuseControl, Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, network, server)
+	conn, err := d.DialContext(ctx, tcpNetwork(o.Network), server)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the rendezvous server %s: %w (is `punch server` running there, and is TCP port %d open?)", server, err, rendezvous.DefaultPort)
+		return nil, unreachable(server, err)
 	}
 	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 	o.status("waiting for the peer at %s (from %v)...", server, local)
-	// The hop count to the first router beyond our NATs is the same toward
-	// the server as toward the peer: measure it while waiting for the
-	// peer, so that a leader (the side that waited) can punch the moment
-	// the peers meet. The probe runs on the calling goroutine, so that its
-	// socket is opened where the caller's are (a caller may run inside a
-	// network namespace); the exchange only uses conn.
-	type answer struct {
-		m   *rendezvous.Match
-		err error
-	}
-	answered := make(chan answer, 1)
-	probeCtx, stopProbe := context.WithCancel(ctx)
-	defer stopProbe()
-	go func() {
-		m, err := rendezvous.Exchange(ctx, conn, rendezvous.Request{
-			Token: secure.Token(o.Key),
-			Kind:  rendezvous.KindTCP,
-			Local: localCandidates(local),
-		})
-		if err != nil || !m.Leader {
-			stopProbe() // only a leader needs the hop count
-		}
-		answered <- answer{m, err}
-	}()
-	ttl, perr := tcppunch.ProbeHops(probeCtx, conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(), 300*time.Millisecond)
-	o.log().Debug("tcpsession: hop probe", "ttl", ttl, "err", perr)
-	o.ttl = ttl
-	a := <-answered
-	m, err := a.m, a.err
-	conn.Close()
+	m, err := meet(ctx, conn, rendezvous.Request{Kind: rendezvous.KindTCP, Local: localCandidates(local)}, &o)
 	if err != nil {
 		return nil, err
 	}
-	o.log().Debug("tcpsession: met the peer", "peer", m.Peer, "self", m.Self, "leader", m.Leader, "peer_local", m.PeerLocal)
 	peers := []netip.AddrPort{m.Peer}
 	if m.Peer.Addr() == m.Self.Addr() {
 		// Behind the same NAT: try the peer's LAN addresses first.
