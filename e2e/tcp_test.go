@@ -97,9 +97,16 @@ func randomBytes(n int) []byte {
 // checks that each received the other's file unchanged.
 func exchange(t *testing.T, lab *natlab.Lab, a, b string, extra ...string) {
 	t.Helper()
+	exchangeWith(t, "tcp", 1<<20, lab, a, b, extra...)
+}
+
+// exchangeWith runs `punch SUB KEY < file > out` with files of about size
+// bytes.
+func exchangeWith(t *testing.T, sub string, size int, lab *natlab.Lab, a, b string, extra ...string) {
+	t.Helper()
 	key := "exchange-" + labtest.Name()
-	fileA, fileB := randomBytes(1<<20), randomBytes(700<<10+3)
-	args := append([]string{"tcp", "-T", serverFor(extra)}, extra...)
+	fileA, fileB := randomBytes(size), randomBytes(size*7/10+3)
+	args := append([]string{sub, "-T", serverFor(extra)}, extra...)
 	sa := start(t, lab, a, fileA, append(args, key)...)
 	sb := start(t, lab, b, fileB, append(args, key)...)
 	ea, eb := sa.wait(t, 30*time.Second), sb.wait(t, 30*time.Second)
@@ -133,6 +140,13 @@ func lastLine(s string) string {
 // forward.
 func forwarding(t *testing.T, lab *natlab.Lab, a, b string, extra ...string) {
 	t.Helper()
+	forwardingWith(t, "tcp", 5, 200<<10, lab, a, b, extra...)
+}
+
+// forwardingWith runs `punch SUB -c` and `punch SUB -l` and sends conns
+// connections of about size bytes each through the forward at once.
+func forwardingWith(t *testing.T, sub string, conns, size int, lab *natlab.Lab, a, b string, extra ...string) {
+	t.Helper()
 	hostA, _ := lab.Node(a)
 	hostB, _ := lab.Node(b)
 	var echo net.Listener
@@ -150,7 +164,7 @@ func forwarding(t *testing.T, lab *natlab.Lab, a, b string, extra ...string) {
 		}
 	}()
 	key := "forward-" + labtest.Name()
-	args := append([]string{"tcp", "-T", serverFor(extra)}, extra...)
+	args := append([]string{sub, "-T", serverFor(extra)}, extra...)
 	sb := start(t, lab, b, nil, append(args, "-c", "127.0.0.1:7007", key)...)
 	sa := start(t, lab, a, nil, append(args, "-l", "7070", key)...)
 	defer func() {
@@ -171,7 +185,6 @@ func forwarding(t *testing.T, lab *natlab.Lab, a, b string, extra ...string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	const conns = 5
 	var wg sync.WaitGroup
 	for i := range conns {
 		wg.Add(1)
@@ -183,7 +196,7 @@ func forwarding(t *testing.T, lab *natlab.Lab, a, b string, extra ...string) {
 				return
 			}
 			defer c.Close()
-			msg := randomBytes(200<<10 + i)
+			msg := randomBytes(size + i)
 			go func() { c.Write(msg); c.(*net.TCPConn).CloseWrite() }()
 			c.SetReadDeadline(time.Now().Add(20 * time.Second))
 			got, err := io.ReadAll(c)

@@ -140,3 +140,49 @@ func Listen(ctx context.Context, m Mux, ln net.Listener, log *slog.Logger) error
 		}()
 	}
 }
+
+// PipeMux runs Pipe over a stream of the session (the initiator opens it,
+// the other side accepts it) and then makes sure the peer has everything
+// before it returns: each side, once its pipe is done (all its data sent,
+// all the peer's data read), opens a stream to say so, and returns when
+// the peer has said the same, or has ended the session after hearing it.
+// Transports that drop data in flight when the session closes (QUIC) need
+// this; for TCP, Pipe alone suffices. grace bounds the wait for the peer's
+// word.
+func PipeMux(ctx context.Context, m Mux, initiator bool, in io.Reader, out io.Writer, dir Direction, grace time.Duration) error {
+	var st net.Conn
+	var err error
+	if initiator {
+		st, err = m.Open(ctx)
+	} else {
+		st, err = m.Accept(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if err := Pipe(ctx, st, in, out, dir); err != nil {
+		st.Close()
+		return err
+	}
+	st.Close()
+	go func() {
+		if bye, err := m.Open(ctx); err == nil {
+			bye.Write([]byte{'.'})
+			bye.Close()
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	bye, err := m.Accept(wctx)
+	if err != nil {
+		select {
+		case <-m.Done(): // the peer heard us and ended the session
+			return nil
+		default:
+		}
+		return fmt.Errorf("the peer did not confirm the end of the transfer within %v: %w", grace, err)
+	}
+	io.Copy(io.Discard, bye)
+	bye.Close()
+	return nil
+}

@@ -1,0 +1,136 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/punchkit/punch/rendezvous"
+	"github.com/punchkit/punch/secure"
+	"github.com/punchkit/punch/stun"
+	"github.com/punchkit/punch/tunnel"
+	"github.com/punchkit/punch/udppunch"
+)
+
+// Tunnel is an established UDP session: a key-authenticated QUIC tunnel
+// over the punched socket, carrying streams.
+type Tunnel struct {
+	*tunnel.Conn
+	// Peer is where the peer's packets come from.
+	Peer netip.AddrPort
+	// Initiator is true on the side that opened the QUIC connection.
+	Initiator bool
+	// Punched is how long the punch took once the peers knew each other.
+	Punched time.Duration
+}
+
+// UDP meets the peer with the same key at the rendezvous server
+// (host:port, TCP), with the public address of a fresh UDP socket learned
+// from the STUN server on the same host (port stunPort) as its candidate,
+// punches that socket and opens the QUIC tunnel over it.
+func UDP(ctx context.Context, server string, stunPort int, o Options) (*Tunnel, error) {
+	if err := secure.ValidateKey(o.Key); err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(server)
+	if err != nil {
+		return nil, err
+	}
+	stunAddr, err := stun.ResolveServer(ctx, udpNetwork(o.Network), net.JoinHostPort(host, strconv.Itoa(stunPort)))
+	if err != nil {
+		return nil, err
+	}
+	pc, err := listenUDP(stunAddr.Addr().Is4(), o)
+	if err != nil {
+		return nil, err
+	}
+	mapped, err := stun.Bind(ctx, pc, stunAddr, &stun.Config{Logger: o.Logger})
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("learning this socket's public address from the STUN server %v: %w", stunAddr, err)
+	}
+	d := net.Dialer{Timeout: 10 * time.Second}
+	network := "tcp4"
+	if stunAddr.Addr().Is6() {
+		network = "tcp6"
+	}
+	conn, err := d.DialContext(ctx, network, server)
+	if err != nil {
+		pc.Close()
+		return nil, unreachable(server, err)
+	}
+	local := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	lanIP := conn.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	o.status("waiting for the peer at %s (UDP %v, public %v)...", server, local, mapped)
+	m, err := meet(ctx, conn, rendezvous.Request{
+		Kind:  rendezvous.KindUDP,
+		Local: []netip.AddrPort{netip.AddrPortFrom(lanIP, local.Port())},
+		UDP:   []netip.AddrPort{mapped},
+	}, &o)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	peers := append([]netip.AddrPort{}, m.PeerUDP...)
+	if m.Peer.Addr() == m.Self.Addr() {
+		// Behind the same NAT: the peer's LAN address too.
+		peers = append(peers, m.PeerLocal...)
+	}
+	return punchUDP(ctx, pc, peers, o)
+}
+
+// UDPDirect punches without any server, as udphp.py (seed 002) does: both
+// sides bind the same UDP port and are told the other's public address;
+// it works behind NATs that keep the local port.
+func UDPDirect(ctx context.Context, peer netip.Addr, port int, o Options) (*Tunnel, error) {
+	if err := secure.ValidateKey(o.Key); err != nil {
+		return nil, err
+	}
+	o.Port = port
+	pc, err := listenUDP(peer.Is4(), o)
+	if err != nil {
+		return nil, err
+	}
+	o.status("punching from UDP port %d to %v:%d...", port, peer, port)
+	return punchUDP(ctx, pc, []netip.AddrPort{netip.AddrPortFrom(peer, uint16(port))}, o)
+}
+
+func listenUDP(is4 bool, o Options) (*net.UDPConn, error) {
+	network, bind := "udp4", netip.IPv4Unspecified()
+	if !is4 {
+		network, bind = "udp6", netip.IPv6Unspecified()
+	}
+	if o.Bind.IsValid() {
+		bind = o.Bind
+	}
+	pc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(o.Port))))
+	if err != nil {
+		return nil, fmt.Errorf("opening UDP port %d: %w", o.Port, err)
+	}
+	return pc, nil
+}
+
+// punchUDP punches pc to the peer and opens the tunnel; it closes pc on
+// failure, and the tunnel owns it on success.
+func punchUDP(ctx context.Context, pc *net.UDPConn, peers []netip.AddrPort, o Options) (*Tunnel, error) {
+	r, err := udppunch.Punch(ctx, pc, o.Key, peers, &udppunch.Config{TTL: o.ttl, Timeout: o.Timeout, Logger: o.Logger})
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	cfg := &tunnel.Config{Logger: o.Logger}
+	var tc *tunnel.Conn
+	if r.Initiator {
+		tc, err = tunnel.Dial(ctx, pc, r.Peer, o.Key, cfg)
+	} else {
+		tc, err = tunnel.Accept(ctx, pc, o.Key, cfg)
+	}
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return &Tunnel{Conn: tc, Peer: r.Peer, Initiator: r.Initiator, Punched: r.Took}, nil
+}

@@ -1,0 +1,99 @@
+package tunnel
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"testing"
+	"time"
+)
+
+// TestNATRebinding puts a NAT-like proxy between the initiator and the
+// responder and moves the initiator's public port while a 16 MiB transfer
+// runs in each direction: the responder follows the new address and
+// both transfers complete intact.
+func TestNATRebinding(t *testing.T) {
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			checkLeaks(t)
+			pcA, pcB := listenUDP(t, f.network, f.addr), listenUDP(t, f.network, f.addr)
+			p := newProxy(t, f.network, f.addr, addrOf(pcB))
+			ra, rb := dialAccept(t, pcA, pcB, addrOf(p.front), testKey, testKey, testConfig(), testConfig())
+			if ra.err != nil || rb.err != nil {
+				t.Fatal(ra.err, rb.err)
+			}
+			a, b := ra.c, rb.c
+			if got, want := b.RemoteAddr(), p.backAddr(); got != want {
+				t.Fatalf("responder sees %v, want %v", got, want)
+			}
+
+			n := size(16 << 20)
+			up, down := random(n), random(n)
+			// b sends down while it reads up; a the reverse.
+			go func() {
+				st, err := b.Accept(context.Background())
+				if err != nil {
+					return
+				}
+				sent := make(chan struct{})
+				go func() {
+					st.Write(down)
+					st.(interface{ CloseWrite() error }).CloseWrite()
+					close(sent)
+				}()
+				got, _ := io.ReadAll(st)
+				if !bytes.Equal(got, up) {
+					t.Errorf("responder got %d bytes, want %d intact", len(got), len(up))
+				}
+				<-sent // Close during a Write would reset the stream
+				st.Close()
+			}()
+			st, err := a.Open(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Rebind once a quarter of the upload has arrived.
+			rebound := make(chan [2]uint64, 1)
+			go func() {
+				for b.Stats().Received < uint64(n/4) && b.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
+				at := [2]uint64{b.Stats().Received, a.Stats().Received}
+				t.Logf("rebinding: %v -> %v", p.backAddr(), p.rebind(t, f.network, f.addr))
+				rebound <- at
+			}()
+			wrote := make(chan error, 1)
+			go func() {
+				_, err := st.Write(up)
+				if err == nil {
+					err = st.(interface{ CloseWrite() error }).CloseWrite()
+				}
+				wrote <- err
+			}()
+			h := sha256.New()
+			if _, err := io.Copy(h, st); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-wrote; err != nil {
+				t.Fatal(err)
+			}
+			if want := sha256.Sum256(down); !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Fatal("the initiator's download differs")
+			}
+			st.Close()
+			if at := <-rebound; at[0] >= uint64(n) || at[1] >= uint64(n) {
+				t.Errorf("rebound after %d bytes up and %d down of %d: not mid-transfer", at[0], at[1], n)
+			} else {
+				t.Logf("rebound after %d bytes up and %d down of %d", at[0], at[1], n)
+			}
+			if got, want := b.RemoteAddr(), p.backAddr(); got != want {
+				t.Errorf("after rebinding the responder sees %v, want %v", got, want)
+			}
+			t.Logf("initiator %+v", a.Stats())
+			t.Logf("responder %+v", b.Stats())
+			a.Close()
+			b.Close()
+		})
+	}
+}
