@@ -16,9 +16,9 @@ import (
 	"github.com/punchkit/punch/forward"
 	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/secure"
+	"github.com/punchkit/punch/session"
 	"github.com/punchkit/punch/stun"
 	"github.com/punchkit/punch/tcppunch"
-	"github.com/punchkit/punch/session"
 )
 
 func init() { subcommands = append(subcommands, newTCPCmd) }

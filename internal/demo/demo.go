@@ -20,9 +20,9 @@ import (
 	"github.com/punchkit/punch/natlab/core"
 	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/secure"
+	"github.com/punchkit/punch/session"
 	"github.com/punchkit/punch/stun"
 	"github.com/punchkit/punch/stunserver"
-	"github.com/punchkit/punch/session"
 )
 
 // Config tunes the demo; the zero value works.
