@@ -26,8 +26,14 @@ import (
 // bit/s and the CPU both punch processes used, in seconds.
 func transfer(b *testing.B, lab *natlab.Lab, size int64, extra ...string) (float64, float64) {
 	b.Helper()
+	return transferWith(b, "tcp", lab, size, extra...)
+}
+
+// transferWith is transfer with `punch SUB`.
+func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra ...string) (float64, float64) {
+	b.Helper()
 	key := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	args := append([]string{"tcp", "-4", "-T", "198.51.100.2"}, extra...)
+	args := append([]string{sub, "-4", "-T", "198.51.100.2"}, extra...)
 	rx := exec.Command(punchBin, append([]string{"lab", "exec", lab.Config.Name, "b", "--", punchBin}, append(args, "-r", key)...)...)
 	tx := exec.Command(punchBin, append([]string{"lab", "exec", lab.Config.Name, "a", "--", punchBin}, append(args, "-s", key)...)...)
 	out, err := rx.StdoutPipe()
@@ -154,5 +160,37 @@ func BenchmarkTCPProcessStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms")
+	}
+}
+
+// BenchmarkUDPThroughput compares the QUIC tunnel over punched UDP with a
+// punched plain TCP connection (punch tcp --plain) on the same links: 1
+// Gbit/s and 100 Mbit/s, without delay and with 20 ms and 1% loss on every
+// link, and unlimited.
+func BenchmarkUDPThroughput(b *testing.B) {
+	for _, links := range [][]string{
+		{"--rate", "1gbit"},
+		{"--rate", "100mbit"},
+		{"--rate", "1gbit", "--delay", "20ms", "--loss", "1%"},
+		{"--rate", "100mbit", "--delay", "20ms", "--loss", "1%"},
+		{},
+	} {
+		b.Run(strings.Join(links, " "), func(b *testing.B) {
+			lab := tcpLab(b, links...)
+			size := int64(1 << 30)
+			if slices.Contains(links, "100mbit") {
+				size = 128 << 20
+			}
+			for range b.N {
+				tcp, tcpCPU := transferWith(b, "tcp", lab, size, "--plain")
+				udp, udpCPU := transferWith(b, "udp", lab, size)
+				gb := float64(size) / 1e9
+				b.ReportMetric(tcp/1e9, "tcp-Gbit/s")
+				b.ReportMetric(udp/1e9, "quic-Gbit/s")
+				b.ReportMetric(udp/tcp, "ratio")
+				b.ReportMetric(tcpCPU/gb, "tcp-cpu-s/GB")
+				b.ReportMetric(udpCPU/gb, "quic-cpu-s/GB")
+			}
+		})
 	}
 }
