@@ -54,11 +54,14 @@ type Config struct {
 	// receive and send buffers are set to; large buffers absorb the
 	// bursts of a fast sender. With CAP_NET_ADMIN (root) the size is
 	// forced past net.core.rmem_max/wmem_max; otherwise the kernel caps
-	// it there, and a warning is logged (quic-go also prints one line
-	// through the standard log package unless the environment variable
-	// QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true is set; raise the
-	// sysctls to 8 MiB to fix both). Default 8 MiB; negative leaves the
-	// socket as it is.
+	// it there and a warning is logged. quic-go also raises the buffers
+	// on its own, to at least 3.5 MiB (7 MiB as Linux reports them), and
+	// if the kernel refuses it prints one line through the standard log
+	// package unless the environment variable
+	// QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true is set (a program that
+	// must stay silent sets it); raising both sysctls to 8 MiB avoids
+	// the warnings. Default 8 MiB; negative leaves the buffers to
+	// quic-go.
 	SocketBuffer int
 
 	// Logger receives debug records of tunnels set up and failed, and a

@@ -79,21 +79,40 @@ func (c *Conn) opErr(ctx context.Context, op string, err error) error {
 // Close closes the tunnel and all its streams, telling the peer (whose
 // Done then fires); data still in flight is lost, so finish streams
 // first. A tunnel made by the package-level [Dial] or [Accept] also
-// closes its Transport, which stops reading the socket. Close is safe to
-// call more than once, and must be called even after Done.
+// closes its Transport, which stops reading the socket; if the tunnel was
+// still up, Close first keeps reading it for a moment (three round trips,
+// 50 to 500 ms) to repeat the close to a peer that missed it. Close is
+// safe to call more than once, and must be called even after Done.
 func (c *Conn) Close() error {
-	c.close(closeCodeNormal, "closed")
+	c.closeOnce.Do(func() {
+		linger := c.end(closeCodeNormal, "closed")
+		if c.owned {
+			c.t.shutdown(linger)
+		}
+	})
 	return nil
 }
 
-func (c *Conn) close(code quic.ApplicationErrorCode, msg string) {
-	c.closeOnce.Do(func() {
-		c.qc.CloseWithError(code, msg)
-		c.t.remove(c)
-		if c.owned {
-			c.t.Close()
-		}
-	})
+// Bounds of the time a closing Transport keeps reading its socket.
+const (
+	minLinger = 50 * time.Millisecond
+	maxLinger = 500 * time.Millisecond
+)
+
+// end closes the QUIC connection and returns how long its Transport
+// should keep reading the socket: quic-go sends CONNECTION_CLOSE once and
+// repeats it only in answer to the peer's packets, so a peer that lost it
+// (a burst filled its socket buffer) would otherwise wait for its idle
+// timeout. It returns 0 if the connection had ended already. The caller
+// holds closeOnce.
+func (c *Conn) end(code quic.ApplicationErrorCode, msg string) time.Duration {
+	wasUp := c.qc.Context().Err() == nil
+	c.qc.CloseWithError(code, msg)
+	c.t.remove(c)
+	if !wasUp {
+		return 0
+	}
+	return min(max(3*c.qc.ConnectionStats().SmoothedRTT, minLinger), maxLinger)
 }
 
 // Done is closed when the tunnel has ended, for whatever reason; Err then

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/punchkit/punch/internal/netaddr"
 	"github.com/quic-go/quic-go"
@@ -132,10 +133,15 @@ func (t *Transport) WriteTo(b []byte, addr netip.AddrPort) (int, error) {
 	return t.qt.WriteTo(b, udpAddr(addr))
 }
 
-// Close closes every tunnel of the Transport (telling each peer) and
-// stops reading the socket, which the caller may then use again. It is
-// safe to call more than once.
-func (t *Transport) Close() error {
+// Close closes every tunnel of the Transport (telling each peer, and
+// reading the socket for a moment longer as [Conn.Close] does) and stops
+// reading the socket, which the caller may then use again. It is safe to
+// call more than once.
+func (t *Transport) Close() error { return t.shutdown(0) }
+
+// shutdown closes the tunnels and the Transport, reading the socket for
+// at least linger after closing the tunnels.
+func (t *Transport) shutdown(linger time.Duration) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -148,7 +154,10 @@ func (t *Transport) Close() error {
 	}
 	t.mu.Unlock()
 	for _, c := range conns {
-		c.close(closeCodeNormal, "closed")
+		c.closeOnce.Do(func() { linger = max(linger, c.end(closeCodeNormal, "closed")) })
+	}
+	if linger > 0 {
+		time.Sleep(linger)
 	}
 	err := t.qt.Close()
 	t.mu.Lock()

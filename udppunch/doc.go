@@ -9,7 +9,8 @@
 //
 // Every punch packet is 40 bytes:
 //
-//	0   4  magic "PNCH"
+//	0   4  magic 0x2a "PNC" (the first byte below 0x40, so a QUIC
+//	       transport on the same socket passes it on as non-QUIC)
 //	4   1  version (1)
 //	5   1  type: 1 probe, 2 acknowledgement
 //	6   2  reserved, zero

@@ -15,7 +15,9 @@ const (
 	macSize    = 16
 )
 
-var magic = [4]byte{'P', 'N', 'C', 'H'}
+// magic starts every punch packet; its first byte is below 0x40, so that
+// a QUIC transport sharing the socket passes punch packets on as non-QUIC.
+var magic = [4]byte{0x2a, 'P', 'N', 'C'}
 
 // packet is a decoded punch packet.
 type packet struct {

@@ -13,6 +13,9 @@ import (
 )
 
 func main() {
+	// quic-go prints a line when the kernel caps the UDP socket buffers;
+	// the tunnel logs that itself.
+	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.New().ExecuteContext(ctx)
 	stop()
