@@ -54,6 +54,12 @@ func TestLabCLI(t *testing.T) {
 	if r := punch(t, "lab", "down", name); r.code == 0 {
 		t.Error("lab down of a missing lab succeeded")
 	}
+	if r := punch(t, "lab", "down"); r.code != 2 {
+		t.Errorf("lab down without a name: exit %d, want 2", r.code)
+	}
+	if r := punch(t, "lab", "down", "--all"); r.code != 0 {
+		t.Errorf("lab down --all: exit %d: %s", r.code, r.stderr)
+	}
 }
 
 // TestLabUpBadInput checks that bad specifications fail with a usage error

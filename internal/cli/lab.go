@@ -252,7 +252,7 @@ and stderr passed through. The exit status is the command's.`,
 
 func newLabDownCmd() *cobra.Command {
 	var all bool
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "down NAME... | --all",
 		Short: "Remove labs and everything in them",
 		Long:  "Kill every process in the lab's namespaces and delete the namespaces, their interfaces and the lab's record.",
@@ -280,6 +280,8 @@ func newLabDownCmd() *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "remove every lab on this machine")
+	return cmd
 }
 
 func newLabListCmd() *cobra.Command {
