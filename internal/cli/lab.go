@@ -266,7 +266,7 @@ func newLabDownCmd() *cobra.Command {
 				}
 				args = append(args, names...)
 			}
-			if len(args) == 0 {
+			if len(args) == 0 && !all {
 				return usageError{errors.New("name a lab, or use --all")}
 			}
 			var errs []error
