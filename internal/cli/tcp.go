@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/punchkit/punch/forward"
-	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/secure"
 	"github.com/punchkit/punch/session"
 	"github.com/punchkit/punch/stun"
@@ -28,17 +26,9 @@ func init() { subcommands = append(subcommands, newTCPCmd) }
 const serverEnv = "PUNCH_SERVER"
 
 type tcpOptions struct {
-	ipv4, ipv6    bool
-	server        string
-	port          int
-	bind          string
-	send, receive bool
-	connect       string
-	listen        string
-	plain         bool
-	sourcePort    int
-	key           string
-	timeout       time.Duration
+	peerOptions
+	plain      bool
+	sourcePort int
 }
 
 func newTCPCmd(g *globals) *cobra.Command {
@@ -87,53 +77,28 @@ other side can be ncat or socat.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, g, args) },
 	}
 	f := cmd.Flags()
-	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "use IPv4 only")
-	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "use IPv6 only")
-	f.StringVarP(&o.server, "server", "T", "", "rendezvous server host (default $"+serverEnv+")")
-	f.IntVarP(&o.port, "port", "P", rendezvous.DefaultPort, "rendezvous server port")
-	f.StringVarP(&o.bind, "bind", "H", "", "local address to bind to")
-	f.BoolVarP(&o.send, "send", "s", false, "send only: standard input to the peer")
-	f.BoolVarP(&o.receive, "receive", "r", false, "receive only: the peer to standard output")
-	f.StringVarP(&o.connect, "connect", "c", "", "forward connections from the peer to HOST:PORT")
-	f.StringVarP(&o.listen, "listen", "l", "", "forward connections to local [BIND:]PORT to the peer")
+	o.addFlags(f)
 	f.BoolVar(&o.plain, "plain", false, "no encryption: raw TCP, for ncat and socat")
 	f.IntVar(&o.sourcePort, "source-port", 0, "manual mode: bind this port and punch to HOST PORT")
-	f.StringVar(&o.key, "key", "", "the key, in manual mode")
-	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up punching after this long")
 	return cmd
 }
 
 func (o *tcpOptions) check(args []string) error {
+	if err := o.peerOptions.check(); err != nil {
+		return err
+	}
 	switch {
-	case o.ipv4 && o.ipv6:
-		return errors.New("-4 and -6 exclude each other")
-	case o.send && o.receive:
-		return errors.New("-s and -r exclude each other")
-	case o.connect != "" && o.listen != "":
-		return errors.New("-c and -l exclude each other: -c on the side with the service, -l on the other")
-	case (o.connect != "" || o.listen != "") && (o.send || o.receive):
-		return errors.New("-s and -r are for standard input and output, not for forwarding")
-	case o.timeout <= 0:
-		return errors.New("--timeout must be positive")
 	case o.sourcePort != 0 && len(args) != 2:
 		return errors.New("manual mode takes HOST PORT: punch tcp --source-port PORT HOST PORT")
 	case o.sourcePort == 0 && len(args) > 1:
 		return fmt.Errorf("too many arguments %q: want at most a KEY", args)
-	case o.sourcePort < 0 || o.sourcePort > 65535 || o.port <= 0 || o.port > 65535:
+	case o.sourcePort < 0 || o.sourcePort > 65535:
 		return errors.New("ports are 1 to 65535")
 	}
 	return nil
 }
 
-func (o *tcpOptions) network() string {
-	switch {
-	case o.ipv4:
-		return "tcp4"
-	case o.ipv6:
-		return "tcp6"
-	}
-	return "tcp"
-}
+func (o *tcpOptions) network() string { return "tcp" + o.family() }
 
 func (o *tcpOptions) run(cmd *cobra.Command, g *globals, args []string) error {
 	if err := o.check(args); err != nil {
@@ -142,16 +107,13 @@ func (o *tcpOptions) run(cmd *cobra.Command, g *globals, args []string) error {
 	stderr := cmd.ErrOrStderr()
 	status := func(format string, a ...any) { fmt.Fprintf(stderr, "punch: "+format+"\n", a...) }
 	opts := session.Options{Plain: o.plain, Network: o.network(), Timeout: o.timeout, Logger: g.debugLogger(stderr), Status: status}
-	if o.bind != "" {
-		a, err := netip.ParseAddr(o.bind)
-		if err != nil {
-			return usageError{fmt.Errorf("-H %q: not an IP address", o.bind)}
-		}
-		opts.Bind = a
+	bind, err := o.bindAddr()
+	if err != nil {
+		return err
 	}
+	opts.Bind = bind
 	ctx := cmd.Context()
 	var s *session.Session
-	var err error
 	if o.sourcePort != 0 {
 		s, err = o.manual(ctx, args, opts)
 	} else {
@@ -195,10 +157,7 @@ func (o *tcpOptions) manual(ctx context.Context, args []string, opts session.Opt
 }
 
 func (o *tcpOptions) rendezvous(ctx context.Context, args []string, opts session.Options, status func(string, ...any)) (*session.Session, error) {
-	server := o.server
-	if server == "" {
-		server = os.Getenv(serverEnv)
-	}
+	server := o.serverHost()
 	if server == "" {
 		return nil, usageError{fmt.Errorf("no rendezvous server: pass -T HOST or set %s (run one with `punch server`), or use manual mode with --source-port", serverEnv)}
 	}
@@ -216,35 +175,17 @@ func (o *tcpOptions) rendezvous(ctx context.Context, args []string, opts session
 
 // serve runs the chosen mode over the connection.
 func (o *tcpOptions) serve(ctx context.Context, s *session.Session, g *globals) error {
-	log := g.debugLogger(os.Stderr)
 	if o.connect == "" && o.listen == "" {
-		dir := forward.Duplex
-		if o.send {
-			dir = forward.SendOnly
-		} else if o.receive {
-			dir = forward.ReceiveOnly
-		}
-		var in io.Reader = os.Stdin
-		return forward.Pipe(ctx, s.Conn, in, os.Stdout, dir)
+		return forward.Pipe(ctx, s.Conn, os.Stdin, os.Stdout, o.direction())
 	}
+	log := g.debugLogger(os.Stderr)
 	mux, err := forward.Yamux(s.Conn, s.Initiator, log)
 	if err != nil {
 		return err
 	}
 	defer mux.Close()
-	if o.connect != "" {
-		return forward.Serve(ctx, mux, o.connect, log)
-	}
-	addr := o.listen
-	if _, err := strconv.Atoi(addr); err == nil {
-		addr = "127.0.0.1:" + addr
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("-l %s: %w", o.listen, err)
-	}
-	fmt.Fprintf(os.Stderr, "punch: forwarding connections to %v to the peer\n", ln.Addr())
-	return forward.Listen(ctx, mux, ln, log)
+	_, err = o.forwarding(ctx, mux, log)
+	return err
 }
 
 // explain turns a punching failure into advice.
@@ -267,10 +208,7 @@ func (o *tcpOptions) explain(ctx context.Context, err error) error {
 // natHint names the NAT in front of this host, measured against the STUN
 // server that `punch server` runs next to the rendezvous server.
 func (o *tcpOptions) natHint(ctx context.Context) string {
-	server := o.server
-	if server == "" {
-		server = os.Getenv(serverEnv)
-	}
+	server := o.serverHost()
 	hint := "If either side is behind a symmetric NAT (NAT4), TCP hole punching cannot work; try `punch udp`, which predicts ports, or a relay."
 	if server == "" || o.sourcePort != 0 {
 		return hint

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/punchkit/punch/forward"
-	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/secure"
 	"github.com/punchkit/punch/session"
 	"github.com/punchkit/punch/stun"
@@ -26,17 +25,9 @@ func init() { subcommands = append(subcommands, newUDPCmd) }
 const defaultUDPPort = 5555
 
 type udpOptions struct {
-	ipv4, ipv6    bool
-	server        string
-	port          int
-	stunPort      int
-	bind          string
-	send, receive bool
-	connect       string
-	listen        string
-	key           string
-	debug         bool
-	timeout       time.Duration
+	peerOptions
+	stunPort int
+	debug    bool
 }
 
 func newUDPCmd(g *globals) *cobra.Command {
@@ -75,35 +66,17 @@ and output as in punch tcp (-s send only, -r receive only).`,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, g, args) },
 	}
 	f := cmd.Flags()
-	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "use IPv4 only")
-	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "use IPv6 only")
-	f.StringVarP(&o.server, "server", "T", "", "rendezvous server host (default $"+serverEnv+")")
-	f.IntVarP(&o.port, "port", "P", rendezvous.DefaultPort, "rendezvous server port")
+	o.addFlags(f)
 	f.IntVar(&o.stunPort, "stun-port", stun.DefaultPort, "STUN port on the rendezvous server's host")
-	f.StringVarP(&o.bind, "bind", "H", "", "local address to bind to")
-	f.BoolVarP(&o.send, "send", "s", false, "send only: standard input to the peer")
-	f.BoolVarP(&o.receive, "receive", "r", false, "receive only: the peer to standard output")
-	f.StringVarP(&o.connect, "connect", "c", "", "forward connections from the peer to [HOST:]PORT")
-	f.StringVarP(&o.listen, "listen", "l", "", "forward connections to local [BIND:]PORT to the peer")
-	f.StringVar(&o.key, "key", "", "the key, without a rendezvous server")
 	f.BoolVarP(&o.debug, "debug", "d", false, "print debug logs to stderr (as -v)")
-	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up punching after this long")
 	return cmd
 }
 
 func (o *udpOptions) check() error {
-	switch {
-	case o.ipv4 && o.ipv6:
-		return errors.New("-4 and -6 exclude each other")
-	case o.send && o.receive:
-		return errors.New("-s and -r exclude each other")
-	case o.connect != "" && o.listen != "":
-		return errors.New("-c and -l exclude each other: -c on the side with the service, -l on the other")
-	case (o.connect != "" || o.listen != "") && (o.send || o.receive):
-		return errors.New("-s and -r are for standard input and output, not for forwarding")
-	case o.timeout <= 0:
-		return errors.New("--timeout must be positive")
-	case o.port <= 0 || o.port > 65535 || o.stunPort <= 0 || o.stunPort > 65535:
+	if err := o.peerOptions.check(); err != nil {
+		return err
+	}
+	if o.stunPort <= 0 || o.stunPort > 65535 {
 		return errors.New("ports are 1 to 65535")
 	}
 	return nil
@@ -118,27 +91,15 @@ func (o *udpOptions) run(cmd *cobra.Command, g *globals, args []string) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	status := func(format string, a ...any) { fmt.Fprintf(stderr, "punch: "+format+"\n", a...) }
-	network := "udp"
-	if o.ipv4 {
-		network = "udp4"
-	} else if o.ipv6 {
-		network = "udp6"
+	opts := session.Options{Network: "udp" + o.family(), Timeout: o.timeout, Logger: g.debugLogger(stderr), Status: status}
+	bind, err := o.bindAddr()
+	if err != nil {
+		return err
 	}
-	opts := session.Options{Network: network, Timeout: o.timeout, Logger: g.debugLogger(stderr), Status: status}
-	if o.bind != "" {
-		a, err := netip.ParseAddr(o.bind)
-		if err != nil {
-			return usageError{fmt.Errorf("-H %q: not an IP address", o.bind)}
-		}
-		opts.Bind = a
-	}
-	server := o.server
-	if server == "" {
-		server = os.Getenv(serverEnv)
-	}
+	opts.Bind = bind
+	server := o.serverHost()
 	ctx := cmd.Context()
 	var t *session.Tunnel
-	var err error
 	if peer, port, ok, perr := o.serverless(args, server); perr != nil {
 		return usageError{perr}
 	} else if ok {
@@ -199,34 +160,11 @@ func (o *udpOptions) serverless(args []string, server string) (netip.Addr, int, 
 	return ip.Unmap(), port, true, nil
 }
 
-// serve runs the chosen mode over the tunnel.
+// serve runs the chosen mode over the tunnel: forwarding, or standard
+// input and output over one stream, opened by the initiator.
 func (o *udpOptions) serve(ctx context.Context, t *session.Tunnel, g *globals) error {
-	log := g.debugLogger(os.Stderr)
-	switch {
-	case o.connect != "":
-		target := o.connect
-		if _, err := strconv.Atoi(target); err == nil {
-			target = "127.0.0.1:" + target
-		}
-		return forward.Serve(ctx, t, target, log)
-	case o.listen != "":
-		addr := o.listen
-		if _, err := strconv.Atoi(addr); err == nil {
-			addr = "127.0.0.1:" + addr
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("-l %s: %w", o.listen, err)
-		}
-		fmt.Fprintf(os.Stderr, "punch: forwarding connections to %v to the peer\n", ln.Addr())
-		return forward.Listen(ctx, t, ln, log)
+	if ok, err := o.forwarding(ctx, t, g.debugLogger(os.Stderr)); ok {
+		return err
 	}
-	// Standard input and output over one stream, opened by the initiator.
-	dir := forward.Duplex
-	if o.send {
-		dir = forward.SendOnly
-	} else if o.receive {
-		dir = forward.ReceiveOnly
-	}
-	return forward.PipeMux(ctx, t, t.Initiator, os.Stdin, os.Stdout, dir, 10*time.Second)
+	return forward.PipeMux(ctx, t, t.Initiator, os.Stdin, os.Stdout, o.direction(), 10*time.Second)
 }
