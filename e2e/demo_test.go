@@ -9,8 +9,8 @@ import (
 
 // TestDemo runs `punch demo`, the README's main job, and checks that every
 // part of it worked: discovery on loopback and behind each lab NAT, a TCP
-// punch through a rejecting NAT, and the expected failure against a
-// symmetric one.
+// punch through a rejecting NAT, the expected failure against a symmetric
+// one, and a QUIC tunnel over punched UDP.
 func TestDemo(t *testing.T) {
 	labtest.Require(t)
 	out := mustPunch(t, "demo")
@@ -21,6 +21,7 @@ func TestDemo(t *testing.T) {
 		"-> NAT4 (symmetric)",
 		`b received "hello from a"`,
 		"no connection, as expected for a symmetric NAT",
+		`b received "hello over QUIC from a"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
