@@ -33,7 +33,7 @@ deps:
 # built.
 test: deps
 	@if [ "$$(id -u)" = 0 ]; then export PUNCH_LAB_REQUIRED=1; fi; \
-	$(GO) test -timeout $(TIMEOUT) ./...
+	$(GO) test -count=1 -timeout $(TIMEOUT) ./...
 
 vet:
 	gofmt -l . | tee /dev/stderr | (! read)
