@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -333,5 +334,25 @@ func TestTCPBadInput(t *testing.T) {
 	os.Unsetenv("PUNCH_SERVER")
 	if r := punch(t, "tcp", "k"); r.code != 2 || !strings.Contains(r.stderr, "rendezvous server") {
 		t.Errorf("punch tcp without a server: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestTCPInterrupt checks that Ctrl-C while waiting for the peer ends punch
+// tcp at once with the interrupt's exit status.
+func TestTCPInterrupt(t *testing.T) {
+	lab := tcpLab(t)
+	s := start(t, lab, "a", nil, "tcp", "-4", "-T", "198.51.100.2", "lonely-key")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.stderr.String(), "waiting for the peer") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not waiting: %s", s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	err := s.wait(t, 10*time.Second)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 || !strings.Contains(s.stderr.String(), "interrupted") {
+		t.Errorf("after Ctrl-C: %v, stderr %q; want exit 130 and \"interrupted\"", err, s.stderr.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -240,6 +241,10 @@ and stderr passed through. The exit status is the command's.`,
 			}
 			c := node.Command(cmd.Context(), args[2], args[3:]...)
 			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
+			// Pass an interrupt on to the command, and kill it only if it
+			// does not end within 10 s.
+			c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
+			c.WaitDelay = 10 * time.Second
 			err = c.Run()
 			var exit *exec.ExitError
 			if errors.As(err, &exit) {

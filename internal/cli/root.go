@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -72,12 +73,17 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // Report writes err for the user to w and returns the process exit code:
-// a passed-on exit status as it is (printing nothing), 2 for bad usage, 1
-// for anything else.
+// a passed-on exit status as it is (printing nothing), 130 for an
+// interrupt, 2 for bad usage, 1 for anything else.
 func Report(w io.Writer, err error) int {
 	var st exitStatus
 	if errors.As(err, &st) {
 		return int(st)
+	}
+	if errors.Is(err, context.Canceled) {
+		// Ctrl-C or SIGTERM: the shell's convention for an interrupt.
+		fmt.Fprintln(w, "punch: interrupted")
+		return 130
 	}
 	fmt.Fprintln(w, "punch:", err)
 	var u usageError
