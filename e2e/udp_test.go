@@ -72,3 +72,18 @@ func TestUDPSeedMode(t *testing.T) {
 		t.Errorf("not punched on the default UDP port 5555:\n%s", sa.stderr.String())
 	}
 }
+
+// TestUDPLarge moves 256 MiB through the tunnel and checks its sha256.
+func TestUDPLarge(t *testing.T) {
+	lab := tcpLab(t)
+	exchangeWith(t, "udp", 256<<20, lab, "a", "b", "-4")
+}
+
+// TestUDPImpaired exchanges files and forwards 20 simultaneous connections
+// over links that lose 5%, duplicate 1% and reorder 1% of the packets,
+// with 20 ms of delay.
+func TestUDPImpaired(t *testing.T) {
+	lab := tcpLab(t, "--delay", "20ms", "--loss", "5%", "--dup", "1%", "--reorder", "1%")
+	exchangeWith(t, "udp", 256<<10, lab, "a", "b", "-4")
+	forwardingWith(t, "udp", 20, 16<<10, lab, "a", "b", "-4")
+}
