@@ -4,9 +4,9 @@ import (
 	"context"
 	"io"
 	"net"
-	"runtime"
 	"testing"
-	"time"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // transports are the two kinds of stream every handshake test runs over:
@@ -76,25 +76,8 @@ func handshakeBoth(tb testing.TB, a, b net.Conn, keyA, keyB string, cfgA, cfgB *
 	return ra, rb
 }
 
-// checkLeaks fails the test if goroutines started during it are still
-// running a few seconds after it ends. Tests that use it must not run in
-// parallel with others.
-func checkLeaks(tb testing.TB) {
-	tb.Helper()
-	before := runtime.NumGoroutine()
-	tb.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				tb.Errorf("%d goroutines before the test, %d after:\n%s",
-					before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
+// checkLeaks fails the test if its goroutines outlive it.
+func checkLeaks(tb testing.TB) { tb.Helper(); leakcheck.Check(tb) }
 
 // drain reads and discards everything from c until it fails, so that
 // writes to the other end of a pipe never block.

@@ -9,12 +9,13 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 const testKey = "7k3q-m9xd-2f8h-tp4w-c6rn"
@@ -180,25 +181,8 @@ func waitDone(tb testing.TB, c *Conn, d time.Duration) {
 	}
 }
 
-// checkLeaks fails the test if goroutines started during it are still
-// running a few seconds after it ends. Tests that use it must not run in
-// parallel with others.
-func checkLeaks(tb testing.TB) {
-	tb.Helper()
-	before := runtime.NumGoroutine()
-	tb.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				tb.Errorf("%d goroutines before the test, %d after:\n%s",
-					before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
+// checkLeaks fails the test if its goroutines outlive it.
+func checkLeaks(tb testing.TB) { tb.Helper(); leakcheck.Check(tb) }
 
 // proxy is a UDP relay between a client and a server that plays a NAT:
 // it can move its server-facing side to a new port (NAT rebinding) and
