@@ -19,6 +19,7 @@ func marshalMatch(m *Match) []byte {
 		PeerInfo:  m.PeerInfo,
 		Self:      m.Self,
 		Leader:    m.Leader,
+		Relay:     m.Relay,
 		V:         ProtocolVersion,
 	})
 	if err != nil {
@@ -61,6 +62,7 @@ func parseAnswer(line []byte) (*Match, error) {
 		PeerLocal: w.PeerLocal,
 		PeerUDP:   w.PeerUDP,
 		Leader:    *w.Leader,
+		Relay:     w.Relay,
 	}
 	if w.Self != nil {
 		m.Self = *w.Self

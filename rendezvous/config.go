@@ -46,6 +46,11 @@ type Config struct {
 	// MemoryMatcher, private to the Server.
 	Matcher Matcher
 
+	// Grant, if set, is asked for relay access for each paired version 1
+	// client, with the session's kind and token (hex); a nil Grant
+	// answers without one. Default: no relay.
+	Grant func(kind Kind, token string) *Grant
+
 	// Logger receives debug logs about sessions and warnings about
 	// socket errors. Default: nil, silent.
 	Logger *slog.Logger

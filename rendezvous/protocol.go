@@ -90,7 +90,28 @@ const (
 	KindTCP Kind = "tcp"
 	// KindUDP asks for a UDP session (hole punching).
 	KindUDP Kind = "udp"
+	// KindConnect asks for a session that races every path at once (TCP
+	// and UDP punching, relay): Local lists TCP candidates, UDP the UDP
+	// ones, and the answer may carry a relay Grant.
+	KindConnect Kind = "connect"
+	// KindRelay exchanges relay addresses: a pair of connect clients that
+	// fell back to the relay registers again under a token derived from
+	// the first, with its relayed address in UDP.
+	KindRelay Kind = "relay"
 )
+
+// kinds lists the kinds a server accepts.
+var kinds = []Kind{KindTCP, KindUDP, KindConnect, KindRelay}
+
+// Grant lets a paired client use the server's relay (TURN): where it is and
+// the credentials, valid for a short time (docs/relay.md).
+type Grant struct {
+	// Addrs are the relay's addresses (UDP), at most one per family.
+	Addrs []netip.AddrPort `json:"addrs"`
+	// Username and Password are TURN long-term credentials.
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
 
 // Request is what a version 1 client tells the server.
 type Request struct {
@@ -129,6 +150,9 @@ type Match struct {
 	// Leader is true for exactly one side of the pair: the one that
 	// waited for the other.
 	Leader bool
+	// Relay, if the server runs a relay and grants its use to this kind
+	// of session, says how to reach and use it; nil otherwise.
+	Relay *Grant
 }
 
 // wireRequest is the JSON form of a Request.
@@ -148,6 +172,7 @@ type wireMatch struct {
 	PeerInfo  json.RawMessage  `json:"peer_info,omitempty"`
 	Self      netip.AddrPort   `json:"self"`
 	Leader    bool             `json:"leader"`
+	Relay     *Grant           `json:"relay,omitempty"`
 	V         int              `json:"v"`
 }
 
@@ -166,6 +191,7 @@ type wireAnswer struct {
 	PeerInfo  json.RawMessage  `json:"peer_info"`
 	Self      *netip.AddrPort  `json:"self"`
 	Leader    *bool            `json:"leader"`
+	Relay     *Grant           `json:"relay"`
 	V         int              `json:"v"`
 	Error     string           `json:"error"`
 	Code      string           `json:"code"`

@@ -6,15 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // check validates r as the server does, with Kind defaulted. It returns a
 // message for the user, or "" when r is fine.
 func (r *Request) check() string {
-	switch r.Kind {
-	case KindTCP, KindUDP:
-	default:
-		return fmt.Sprintf("unknown kind %q: want %q or %q", r.Kind, KindTCP, KindUDP)
+	if !slices.Contains(kinds, r.Kind) {
+		return fmt.Sprintf("unknown kind %q: want one of %q", r.Kind, kinds)
 	}
 	if len(r.Local) > MaxCandidates || len(r.UDP) > MaxCandidates {
 		return fmt.Sprintf("more than %d local or udp addresses", MaxCandidates)

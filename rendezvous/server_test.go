@@ -3,6 +3,7 @@ package rendezvous
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,6 +101,47 @@ func TestExchange(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGrant checks that the server hands each paired client the relay
+// grant its Grant hook returns for the session's kind and token.
+func TestGrant(t *testing.T) {
+	checkGoroutines(t)
+	type call struct {
+		kind  Kind
+		token string
+	}
+	calls := make(chan call, 4)
+	cfg := &Config{Grant: func(kind Kind, token string) *Grant {
+		calls <- call{kind, token}
+		if kind != KindConnect {
+			return nil
+		}
+		return &Grant{Addrs: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.2:3480")}, Username: "1700000000:" + token[:8], Password: "secret"}
+	}}
+	ts := startServer(t, cfg, "tcp4")
+	for _, kind := range []Kind{KindConnect, KindUDP} {
+		tok := newToken()
+		_, ra := ts.exchange(t, Request{Token: tok, Kind: kind})
+		ts.waiting(t, 1)
+		_, rb := ts.exchange(t, Request{Token: tok, Kind: kind})
+		for _, r := range []result{get(t, ra), get(t, rb)} {
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			c := <-calls
+			if want := (call{kind, hex.EncodeToString(tok[:])}); c != want {
+				t.Errorf("Grant called with %v, want %v", c, want)
+			}
+			switch {
+			case kind == KindConnect && (r.m.Relay == nil || r.m.Relay.Username != "1700000000:"+hex.EncodeToString(tok[:4]) ||
+				r.m.Relay.Password != "secret" || fmt.Sprint(r.m.Relay.Addrs) != "[198.51.100.2:3480]"):
+				t.Errorf("%s: relay grant %+v", kind, r.m.Relay)
+			case kind != KindConnect && r.m.Relay != nil:
+				t.Errorf("%s: unexpected relay grant %+v", kind, r.m.Relay)
+			}
+		}
 	}
 }
 

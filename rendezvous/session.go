@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -236,14 +237,18 @@ func (ss *session) answer(ctx context.Context, peer Offer, leader bool) {
 		ss.debug(ctx, "paired", "peer", peer.Addr, "leader", leader)
 		return
 	}
-	ss.s.write(ss.c, marshalMatch(&Match{
+	m := &Match{
 		Peer:      peer.Addr,
 		Self:      ss.Offer.Addr,
 		PeerLocal: peer.Local,
 		PeerUDP:   peer.UDP,
 		PeerInfo:  peer.Info,
 		Leader:    leader,
-	}))
+	}
+	if g := ss.s.cfg.Grant; g != nil {
+		m.Relay = g(ss.Offer.Kind, strings.TrimPrefix(ss.Key, v1Namespace))
+	}
+	ss.s.write(ss.c, marshalMatch(m))
 	ss.debug(ctx, "paired", "peer", peer.Addr, "leader", leader)
 }
 
