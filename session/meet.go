@@ -14,12 +14,12 @@ import (
 
 // meet runs the rendezvous exchange on conn (a TCP connection to the
 // server) with the token of o.Key, and closes conn. While it waits for the
-// peer it measures the hop count past this host's NATs (into o.ttl), which
+// peer it measures the hop count past this host's NATs (into o.TTL), which
 // a leader needs for its low-TTL first packet: it is the same toward the
 // server as toward the peer. The probe runs on the calling goroutine, so
 // that its socket is opened where the caller's are (a caller may run
 // inside a network namespace); the exchange only uses conn.
-func meet(ctx context.Context, conn net.Conn, req rendezvous.Request, o *Options) (*rendezvous.Match, error) {
+func Meet(ctx context.Context, conn net.Conn, req rendezvous.Request, o *Options) (*rendezvous.Match, error) {
 	defer conn.Close()
 	req.Token = secure.Token(o.Key)
 	type answer struct {
@@ -38,7 +38,7 @@ func meet(ctx context.Context, conn net.Conn, req rendezvous.Request, o *Options
 	}()
 	ttl, perr := tcppunch.ProbeHops(probeCtx, conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(), 300*time.Millisecond)
 	o.log().Debug("session: hop probe", "ttl", ttl, "err", perr)
-	o.ttl = ttl
+	o.TTL = ttl
 	a := <-answered
 	if a.err != nil {
 		return nil, a.err
@@ -48,8 +48,8 @@ func meet(ctx context.Context, conn net.Conn, req rendezvous.Request, o *Options
 	return a.m, nil
 }
 
-// unreachable explains a failure to reach the rendezvous server.
-func unreachable(server string, err error) error {
+// Unreachable explains a failure to reach the rendezvous server.
+func Unreachable(server string, err error) error {
 	return fmt.Errorf("cannot reach the rendezvous server %s: %w (is `punch server` running there, and is TCP port %d open?)", server, err, rendezvous.DefaultPort)
 }
 

@@ -38,8 +38,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Status, if set, receives one-line progress messages for people.
 	Status func(format string, args ...any)
-
-	ttl int // measured by Connect
+	// TTL is the TTL (hop limit) of a leader's hole-opening first packet:
+	// one hop past this host's NATs. Meet measures it. Default: the
+	// punchers' own (2).
+	TTL int
 }
 
 func (o *Options) log() *slog.Logger {
@@ -84,12 +86,12 @@ func TCP(ctx context.Context, server string, o Options) (*Session, error) {
 	d := net.Dialer{LocalAddr: bind, Control: tcppunch.ReuseControl, Timeout: 10 * time.Second}
 	conn, err := d.DialContext(ctx, tcpNetwork(o.Network), server)
 	if err != nil {
-		return nil, unreachable(server, err)
+		return nil, Unreachable(server, err)
 	}
 	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 	o.status("waiting for the peer at %s (from %v)...", server, local)
-	m, err := meet(ctx, conn, rendezvous.Request{Kind: rendezvous.KindTCP, Local: localCandidates(local)}, &o)
+	m, err := Meet(ctx, conn, rendezvous.Request{Kind: rendezvous.KindTCP, Local: LocalCandidates(local)}, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +104,7 @@ func TCP(ctx context.Context, server string, o Options) (*Session, error) {
 	if m.Leader {
 		role = tcppunch.Leader
 	}
-	return punch(ctx, local, peers, role, m.Leader, o)
+	return PunchTCP(ctx, local, peers, role, m.Leader, o)
 }
 
 // Manual punches from local to remote without any server: both sides are
@@ -119,11 +121,14 @@ func Manual(ctx context.Context, local, remote netip.AddrPort, o Options) (*Sess
 		}
 	}
 	o.status("punching from %v to %v...", local, remote)
-	return punch(ctx, local, []netip.AddrPort{remote}, tcppunch.Both, local.Port() < remote.Port(), o)
+	return PunchTCP(ctx, local, []netip.AddrPort{remote}, tcppunch.Both, local.Port() < remote.Port(), o)
 }
 
-func punch(ctx context.Context, local netip.AddrPort, peers []netip.AddrPort, role tcppunch.Role, initiator bool, o Options) (*Session, error) {
-	cfg := &tcppunch.Config{Role: role, TTL: o.ttl, Timeout: o.Timeout, Logger: o.Logger}
+// PunchTCP punches from local to the peer's candidate addresses in role
+// and, unless o.Plain, secures the connection with o.Key; initiator says
+// which side leads the secure handshake (exactly one side must).
+func PunchTCP(ctx context.Context, local netip.AddrPort, peers []netip.AddrPort, role tcppunch.Role, initiator bool, o Options) (*Session, error) {
+	cfg := &tcppunch.Config{Role: role, TTL: o.TTL, Timeout: o.Timeout, Logger: o.Logger}
 	start := time.Now()
 	tc, err := tcppunch.Punch(ctx, local, peers, cfg)
 	if err != nil {
@@ -142,9 +147,9 @@ func punch(ctx context.Context, local netip.AddrPort, peers []netip.AddrPort, ro
 	return s, nil
 }
 
-// localCandidates lists the addresses of this host's interfaces (of the
+// LocalCandidates lists the addresses of this host's interfaces (of the
 // family of local) with local's port, for a peer behind the same NAT.
-func localCandidates(local netip.AddrPort) []netip.AddrPort {
+func LocalCandidates(local netip.AddrPort) []netip.AddrPort {
 	if !local.Addr().IsUnspecified() {
 		return []netip.AddrPort{local}
 	}

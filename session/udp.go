@@ -43,7 +43,7 @@ func UDP(ctx context.Context, server string, stunPort int, o Options) (*Tunnel, 
 	if err != nil {
 		return nil, err
 	}
-	pc, err := listenUDP(stunAddr.Addr().Is4(), o)
+	pc, err := ListenUDP(stunAddr.Addr().Is4(), o)
 	if err != nil {
 		return nil, err
 	}
@@ -60,12 +60,12 @@ func UDP(ctx context.Context, server string, stunPort int, o Options) (*Tunnel, 
 	conn, err := d.DialContext(ctx, network, server)
 	if err != nil {
 		pc.Close()
-		return nil, unreachable(server, err)
+		return nil, Unreachable(server, err)
 	}
 	local := pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	lanIP := conn.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	o.status("waiting for the peer at %s (UDP %v, public %v)...", server, local, mapped)
-	m, err := meet(ctx, conn, rendezvous.Request{
+	m, err := Meet(ctx, conn, rendezvous.Request{
 		Kind:  rendezvous.KindUDP,
 		Local: []netip.AddrPort{netip.AddrPortFrom(lanIP, local.Port())},
 		UDP:   []netip.AddrPort{mapped},
@@ -79,7 +79,7 @@ func UDP(ctx context.Context, server string, stunPort int, o Options) (*Tunnel, 
 		// Behind the same NAT: the peer's LAN address too.
 		peers = append(peers, m.PeerLocal...)
 	}
-	return punchUDP(ctx, pc, peers, o)
+	return PunchUDP(ctx, pc, peers, o)
 }
 
 // UDPDirect punches without any server, as udphp.py (seed 002) does: both
@@ -90,15 +90,17 @@ func UDPDirect(ctx context.Context, peer netip.Addr, port int, o Options) (*Tunn
 		return nil, err
 	}
 	o.Port = port
-	pc, err := listenUDP(peer.Is4(), o)
+	pc, err := ListenUDP(peer.Is4(), o)
 	if err != nil {
 		return nil, err
 	}
 	o.status("punching from UDP port %d to %v:%d...", port, peer, port)
-	return punchUDP(ctx, pc, []netip.AddrPort{netip.AddrPortFrom(peer, uint16(port))}, o)
+	return PunchUDP(ctx, pc, []netip.AddrPort{netip.AddrPortFrom(peer, uint16(port))}, o)
 }
 
-func listenUDP(is4 bool, o Options) (*net.UDPConn, error) {
+// ListenUDP opens the UDP socket a session punches from: on o.Bind (or
+// any address of the family is4 says) and o.Port (or any port).
+func ListenUDP(is4 bool, o Options) (*net.UDPConn, error) {
 	network, bind := "udp4", netip.IPv4Unspecified()
 	if !is4 {
 		network, bind = "udp6", netip.IPv6Unspecified()
@@ -113,10 +115,10 @@ func listenUDP(is4 bool, o Options) (*net.UDPConn, error) {
 	return pc, nil
 }
 
-// punchUDP punches pc to the peer and opens the tunnel; it closes pc on
+// PunchUDP punches pc to the peer and opens the tunnel; it closes pc on
 // failure, and the tunnel owns it on success.
-func punchUDP(ctx context.Context, pc *net.UDPConn, peers []netip.AddrPort, o Options) (*Tunnel, error) {
-	r, err := udppunch.Punch(ctx, pc, o.Key, peers, &udppunch.Config{TTL: o.ttl, Timeout: o.Timeout, Logger: o.Logger})
+func PunchUDP(ctx context.Context, pc *net.UDPConn, peers []netip.AddrPort, o Options) (*Tunnel, error) {
+	r, err := udppunch.Punch(ctx, pc, o.Key, peers, &udppunch.Config{TTL: o.TTL, Timeout: o.Timeout, Logger: o.Logger})
 	if err != nil {
 		pc.Close()
 		return nil, err
