@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"time"
 
@@ -77,19 +76,13 @@ func (c *Config) withDefaults() Config {
 	return out
 }
 
-// attempt is one connecting socket.
-type attempt struct {
-	fd   int
-	peer netip.AddrPort
-}
-
 // puncher holds the state of one Punch call.
 type puncher struct {
 	cfg      Config
 	local    netip.AddrPort
 	peers    []netip.AddrPort
-	listener int
-	attempts []*attempt
+	listener *Listener
+	attempts []*Attempt
 	nextTry  map[netip.AddrPort]time.Time
 	refused  int
 	lastErr  error
@@ -116,7 +109,7 @@ func Punch(ctx context.Context, local netip.AddrPort, peers []netip.AddrPort, cf
 	if len(usable) == 0 {
 		return nil, fmt.Errorf("%w: no peer address of the local address's family (%v)", ErrConfig, peers)
 	}
-	p := &puncher{cfg: c, local: local, peers: usable, listener: -1, nextTry: map[netip.AddrPort]time.Time{}}
+	p := &puncher{cfg: c, local: local, peers: usable, nextTry: map[netip.AddrPort]time.Time{}}
 	defer p.closeAll()
 	if c.Role != Follower {
 		if err := p.listen(); err != nil {
@@ -162,25 +155,10 @@ func (p *puncher) failure(waited time.Duration) error {
 }
 
 // listen opens the listening socket on the local port.
-func (p *puncher) listen() error {
-	fd, err := newSocket(p.local)
-	if err != nil {
-		return fmt.Errorf("tcppunch: binding %v: %w", p.local, err)
-	}
-	if err := unix.Listen(fd, 16); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("tcppunch: listening on %v: %w", p.local, err)
-	}
-	p.listener = fd
-	return nil
+func (p *puncher) listen() (err error) {
+	p.listener, err = Listen(p.local)
+	return err
 }
-
-// Special TTLs of the roles; see the package documentation.
-const (
-	minTTL      = 128 // the leader ignores packets below it while punching
-	followerTTL = 255 // the follower's packets pass the leader's minimum
-	normalTTL   = 64  // the leader's TTL once its SYN is out
-)
 
 // startAttempts starts the connects that are due.
 func (p *puncher) startAttempts(now time.Time) {
@@ -196,40 +174,17 @@ func (p *puncher) startAttempts(now time.Time) {
 }
 
 func (p *puncher) connecting(peer netip.AddrPort) bool {
-	return slices.ContainsFunc(p.attempts, func(a *attempt) bool { return a.peer == peer })
+	return slices.ContainsFunc(p.attempts, func(a *Attempt) bool { return a.peer == peer })
 }
 
 // connect starts a non-blocking connect to peer, with the role's TTLs.
 func (p *puncher) connect(peer netip.AddrPort) error {
-	fd, err := newSocket(p.local)
+	a, err := Dial(p.local, peer, p.cfg.Role, p.cfg.TTL)
+	p.cfg.Logger.Debug("tcppunch: connect", "to", peer, "role", p.cfg.Role, "err", err)
 	if err != nil {
 		return err
 	}
-	is6 := peer.Addr().Is6()
-	ttl := 0
-	switch p.cfg.Role {
-	case Leader:
-		ttl = p.cfg.TTL
-		err = setMinTTL(fd, is6, minTTL)
-	case Follower:
-		ttl = followerTTL
-	}
-	if err == nil && ttl != 0 {
-		err = setTTL(fd, is6, ttl)
-	}
-	if err == nil {
-		err = unix.Connect(fd, sockaddr(peer))
-	}
-	p.cfg.Logger.Debug("tcppunch: connect", "to", peer, "role", p.cfg.Role, "ttl", ttl, "err", err)
-	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
-		unix.Close(fd)
-		return err
-	}
-	if p.cfg.Role == Leader {
-		// The SYN is out; retransmissions and the SYN-ACK go out normally.
-		setTTL(fd, is6, normalTTL)
-	}
-	p.attempts = append(p.attempts, &attempt{fd: fd, peer: peer})
+	p.attempts = append(p.attempts, a)
 	return nil
 }
 
@@ -237,8 +192,8 @@ func (p *puncher) connect(peer netip.AddrPort) error {
 // connection if one came up.
 func (p *puncher) poll(d time.Duration) (*net.TCPConn, error) {
 	fds := make([]unix.PollFd, 0, len(p.attempts)+1)
-	if p.listener >= 0 {
-		fds = append(fds, unix.PollFd{Fd: int32(p.listener), Events: unix.POLLIN})
+	if p.listener != nil {
+		fds = append(fds, unix.PollFd{Fd: int32(p.listener.Fd()), Events: unix.POLLIN})
 	}
 	for _, a := range p.attempts {
 		fds = append(fds, unix.PollFd{Fd: int32(a.fd), Events: unix.POLLOUT})
@@ -250,7 +205,7 @@ func (p *puncher) poll(d time.Duration) (*net.TCPConn, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	if p.listener >= 0 {
+	if p.listener != nil {
 		if fds[0].Revents != 0 {
 			if conn := p.accept(); conn != nil {
 				return conn, nil
@@ -271,74 +226,58 @@ func (p *puncher) poll(d time.Duration) (*net.TCPConn, error) {
 
 // accept takes a connection from the listener if it comes from the peer.
 func (p *puncher) accept() *net.TCPConn {
-	fd, sa, err := unix.Accept4(p.listener, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	a, err := p.listener.Accept(p.peers)
 	if err != nil {
+		if errors.Is(err, ErrStranger) {
+			p.cfg.Logger.Debug("tcppunch: refusing a connection", "err", err)
+		}
 		return nil
 	}
-	from := addrPort(sa)
-	if !slices.ContainsFunc(p.peers, func(peer netip.AddrPort) bool { return peer.Addr() == from.Addr() }) {
-		p.cfg.Logger.Debug("tcppunch: refusing a connection from a stranger", "from", from)
-		unix.Close(fd)
-		return nil
-	}
-	p.cfg.Logger.Debug("tcppunch: accepted", "from", from)
-	return p.adopt(fd)
+	p.cfg.Logger.Debug("tcppunch: accepted", "from", a.peer)
+	return p.adopt(a)
 }
 
 // check looks at attempt i after poll flagged it.
 func (p *puncher) check(i int) *net.TCPConn {
 	a := p.attempts[i]
-	serr, err := unix.GetsockoptInt(a.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && serr == 0 {
-		// The peer may already have sent its data and FIN (CLOSE-WAIT).
-		if st, err := tcpState(a.fd); err == nil && (st == stateEstablished || st == stateCloseWait) {
-			p.attempts = slices.Delete(p.attempts, i, i+1)
-			return p.adopt(a.fd)
+	switch st, err := a.Check(); st {
+	case Connected:
+		p.attempts = slices.Delete(p.attempts, i, i+1)
+		return p.adopt(a)
+	case Connecting:
+		if err != nil {
+			p.cfg.Logger.Debug("tcppunch: soft error", "to", a.peer, "err", err)
 		}
-		return nil
+	case Failed:
+		p.cfg.Logger.Debug("tcppunch: attempt failed", "to", a.peer, "err", err)
+		if errors.Is(err, unix.ECONNREFUSED) {
+			p.refused++
+		}
+		p.lastErr = err
+		a.Close()
+		p.attempts = slices.Delete(p.attempts, i, i+1)
+		p.nextTry[a.peer] = time.Now().Add(p.cfg.Retry)
 	}
-	if err == nil {
-		err = unix.Errno(serr)
-	}
-	// An ICMP error is reported once; a socket still in SYN-SENT goes on.
-	if st, serr := tcpState(a.fd); serr == nil && (st == stateSynSent || st == stateSynRecv) {
-		p.cfg.Logger.Debug("tcppunch: soft error", "to", a.peer, "err", err)
-		return nil
-	}
-	p.cfg.Logger.Debug("tcppunch: attempt failed", "to", a.peer, "err", err)
-	if errors.Is(err, unix.ECONNREFUSED) {
-		p.refused++
-	}
-	p.lastErr = err
-	unix.Close(a.fd)
-	p.attempts = slices.Delete(p.attempts, i, i+1)
-	p.nextTry[a.peer] = time.Now().Add(p.cfg.Retry)
 	return nil
 }
 
-// adopt turns a connected socket into a *net.TCPConn, with the minimum
-// TTL off. The follower keeps sending with TTL 255: its first packets
-// after the handshake may reach the leader before the leader has lifted
-// its minimum.
-func (p *puncher) adopt(fd int) *net.TCPConn {
-	setMinTTL(fd, p.local.Addr().Is6(), 0)
-	f := os.NewFile(uintptr(fd), "tcppunch")
-	defer f.Close()
-	c, err := net.FileConn(f)
+// adopt turns a connected attempt into a *net.TCPConn.
+func (p *puncher) adopt(a *Attempt) *net.TCPConn {
+	c, err := a.Conn()
 	if err != nil {
 		p.lastErr = err
 		return nil
 	}
-	return c.(*net.TCPConn)
+	return c
 }
 
 // closeAll closes every socket still open: the listener and the attempts
 // in SYN-SENT, which close without sending anything.
 func (p *puncher) closeAll() {
-	if p.listener >= 0 {
-		unix.Close(p.listener)
+	if p.listener != nil {
+		p.listener.Close()
 	}
 	for _, a := range p.attempts {
-		unix.Close(a.fd)
+		a.Close()
 	}
 }
