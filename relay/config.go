@@ -1,0 +1,140 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Defaults for the ServerConfig and ClientConfig fields.
+const (
+	DefaultPort                  = 3480
+	DefaultRealm                 = "punch"
+	DefaultMaxAllocations        = 10_000
+	DefaultMaxAllocationsPerUser = 4
+	DefaultLifetime              = 10 * time.Minute
+	DefaultTimeout               = 10 * time.Second
+	DefaultCloseTimeout          = time.Second
+)
+
+// ServerConfig configures a Server. The zero value (or a nil *ServerConfig)
+// works; every field states its default.
+type ServerConfig struct {
+	// Issuer checks the credentials of allocation requests. Default: a new
+	// Issuer with a random secret, which [Server.Issuer] returns so that
+	// the caller can hand out credentials.
+	Issuer *Issuer
+
+	// Realm is the long-term credential realm the relay announces and
+	// requires. Default: "punch".
+	Realm string
+
+	// RelayIP is the address relayed transport addresses are opened on
+	// and reported to clients, of the same family as the server's socket.
+	// Default: the address the socket is bound to, which must then be a
+	// specific one (not 0.0.0.0 or ::).
+	RelayIP netip.Addr
+
+	// MinPort and MaxPort bound the ports of relayed transport addresses,
+	// both included; set both or neither. Default: ports the system picks
+	// (its ephemeral range).
+	MinPort, MaxPort uint16
+
+	// MaxAllocations caps the allocations of this Server at once; a
+	// request beyond it gets TURN error 508 (Insufficient Capacity).
+	// Default: 10,000.
+	MaxAllocations int
+
+	// MaxAllocationsPerUser caps the allocations of one username (one
+	// Issue call) at once; a request beyond it gets TURN error 486
+	// (Allocation Quota Reached). Default: 4.
+	MaxAllocationsPerUser int
+
+	// Lifetime is how long an allocation lives without a refresh when its
+	// client does not ask for a lifetime. A client may ask for any
+	// lifetime below one hour (RFC 8656 lets the server cap it; pion
+	// caps it there). Default: 10 minutes.
+	Lifetime time.Duration
+
+	// AllowPrivatePeers lets allocations relay to and from loopback,
+	// private (RFC 1918, RFC 4193) and shared (RFC 6598) addresses.
+	// Default: false, so that the relay cannot be used to reach the
+	// network it sits in; link-local, multicast, broadcast and
+	// unspecified peers are refused in any case.
+	AllowPrivatePeers bool
+
+	// ListenPacket opens the socket of a relayed transport address:
+	// network is "udp4" or "udp6", address is RelayIP:port. Default:
+	// net.ListenConfig{}.ListenPacket with context.Background().
+	ListenPacket func(network, address string) (net.PacketConn, error)
+
+	// Logger receives debug logs about allocations and refused requests.
+	// Default: nil, silent.
+	Logger *slog.Logger
+}
+
+// withDefaults returns a copy of c with every zero field set to its
+// default.
+func (c *ServerConfig) withDefaults() ServerConfig {
+	var out ServerConfig
+	if c != nil {
+		out = *c
+	}
+	if out.Issuer == nil {
+		out.Issuer = NewIssuer(nil, 0)
+	}
+	if out.Realm == "" {
+		out.Realm = DefaultRealm
+	}
+	if out.MaxAllocations <= 0 {
+		out.MaxAllocations = DefaultMaxAllocations
+	}
+	if out.MaxAllocationsPerUser <= 0 {
+		out.MaxAllocationsPerUser = DefaultMaxAllocationsPerUser
+	}
+	if out.Lifetime <= 0 {
+		out.Lifetime = DefaultLifetime
+	}
+	if out.ListenPacket == nil {
+		out.ListenPacket = func(network, address string) (net.PacketConn, error) {
+			var lc net.ListenConfig
+			return lc.ListenPacket(context.Background(), network, address)
+		}
+	}
+	out.Logger = orDiscard(out.Logger)
+	return out
+}
+
+// ClientConfig configures Allocate. The zero value (or a nil
+// *ClientConfig) works; every field states its default.
+type ClientConfig struct {
+	// Timeout bounds Allocate when ctx has no earlier deadline; after it
+	// Allocate fails with ErrNoAnswer. Default: 10s.
+	Timeout time.Duration
+
+	// CloseTimeout bounds how long Conn.Close waits for the relay to
+	// confirm that the allocation is released. Default: 1s.
+	CloseTimeout time.Duration
+
+	// Logger receives debug logs. Default: nil, silent.
+	Logger *slog.Logger
+}
+
+// withDefaults returns a copy of c with every zero field set to its
+// default.
+func (c *ClientConfig) withDefaults() ClientConfig {
+	var out ClientConfig
+	if c != nil {
+		out = *c
+	}
+	if out.Timeout <= 0 {
+		out.Timeout = DefaultTimeout
+	}
+	if out.CloseTimeout <= 0 {
+		out.CloseTimeout = DefaultCloseTimeout
+	}
+	out.Logger = orDiscard(out.Logger)
+	return out
+}
