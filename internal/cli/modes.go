@@ -17,37 +17,28 @@ import (
 	"github.com/punchkit/punch/rendezvous"
 )
 
-// peerOptions are the flags that punch tcp and punch udp share: the
-// family, the rendezvous server, the local address, and what to do with
-// the connection (pipe, send, receive, forward).
-type peerOptions struct {
+// pipeOptions are the flags of every command that connects to a peer
+// directly: the family, and what to do with the connection (pipe, send,
+// receive, forward).
+type pipeOptions struct {
 	ipv4, ipv6    bool
-	server        string
-	port          int
-	bind          string
 	send, receive bool
 	connect       string
 	listen        string
 	key           string
-	timeout       time.Duration
 }
 
-func (o *peerOptions) addFlags(f *pflag.FlagSet) {
+func (o *pipeOptions) addFlags(f *pflag.FlagSet) {
 	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "use IPv4 only")
 	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "use IPv6 only")
-	f.StringVarP(&o.server, "server", "T", "", "rendezvous server host (default $"+serverEnv+")")
-	f.IntVarP(&o.port, "port", "P", rendezvous.DefaultPort, "rendezvous server port")
-	f.StringVarP(&o.bind, "bind", "H", "", "local address to bind to")
 	f.BoolVarP(&o.send, "send", "s", false, "send only: standard input to the peer")
 	f.BoolVarP(&o.receive, "receive", "r", false, "receive only: the peer to standard output")
 	f.StringVarP(&o.connect, "connect", "c", "", "forward connections from the peer to [HOST:]PORT")
 	f.StringVarP(&o.listen, "listen", "l", "", "forward connections to local [BIND:]PORT to the peer")
-	f.StringVar(&o.key, "key", "", "the key, when no rendezvous server is used")
-	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up punching after this long")
 }
 
 // check rejects contradictory flags.
-func (o *peerOptions) check() error {
+func (o *pipeOptions) check() error {
 	switch {
 	case o.ipv4 && o.ipv6:
 		return errors.New("-4 and -6 exclude each other")
@@ -57,6 +48,36 @@ func (o *peerOptions) check() error {
 		return errors.New("-c and -l exclude each other: -c on the side with the service, -l on the other")
 	case (o.connect != "" || o.listen != "") && (o.send || o.receive):
 		return errors.New("-s and -r are for standard input and output, not for forwarding")
+	}
+	return nil
+}
+
+// peerOptions are the flags that punch tcp and punch udp share: those of
+// pipeOptions, the rendezvous server, the local address and the punch's
+// timeout.
+type peerOptions struct {
+	pipeOptions
+	server  string
+	port    int
+	bind    string
+	timeout time.Duration
+}
+
+func (o *peerOptions) addFlags(f *pflag.FlagSet) {
+	o.pipeOptions.addFlags(f)
+	f.StringVarP(&o.server, "server", "T", "", "rendezvous server host (default $"+serverEnv+")")
+	f.IntVarP(&o.port, "port", "P", rendezvous.DefaultPort, "rendezvous server port")
+	f.StringVarP(&o.bind, "bind", "H", "", "local address to bind to")
+	f.StringVar(&o.key, "key", "", "the key, when no rendezvous server is used")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up punching after this long")
+}
+
+// check rejects contradictory flags.
+func (o *peerOptions) check() error {
+	if err := o.pipeOptions.check(); err != nil {
+		return err
+	}
+	switch {
 	case o.timeout <= 0:
 		return errors.New("--timeout must be positive")
 	case o.port <= 0 || o.port > 65535:
@@ -66,7 +87,7 @@ func (o *peerOptions) check() error {
 }
 
 // family returns "4", "6" or "" for -4, -6 or neither.
-func (o *peerOptions) family() string {
+func (o *pipeOptions) family() string {
 	switch {
 	case o.ipv4:
 		return "4"
@@ -97,7 +118,7 @@ func (o *peerOptions) serverHost() string {
 }
 
 // direction returns the pipe direction of -s and -r.
-func (o *peerOptions) direction() forward.Direction {
+func (o *pipeOptions) direction() forward.Direction {
 	switch {
 	case o.send:
 		return forward.SendOnly
@@ -109,7 +130,7 @@ func (o *peerOptions) direction() forward.Direction {
 
 // forwarding runs -c or -l over a session and reports true, or reports
 // false when neither was given.
-func (o *peerOptions) forwarding(ctx context.Context, m forward.Mux, log *slog.Logger) (bool, error) {
+func (o *pipeOptions) forwarding(ctx context.Context, m forward.Mux, log *slog.Logger) (bool, error) {
 	switch {
 	case o.connect != "":
 		return true, forward.Serve(ctx, m, localAddr(o.connect), log)
@@ -122,6 +143,22 @@ func (o *peerOptions) forwarding(ctx context.Context, m forward.Mux, log *slog.L
 		return true, forward.Listen(ctx, m, ln, log)
 	}
 	return false, nil
+}
+
+// serveStream runs the chosen mode over a stream connection: the pipe, or
+// forwarding over a yamux session whose client is the initiator.
+func (o *pipeOptions) serveStream(ctx context.Context, conn net.Conn, initiator bool, g *globals) error {
+	if o.connect == "" && o.listen == "" {
+		return forward.Pipe(ctx, conn, os.Stdin, os.Stdout, o.direction())
+	}
+	log := g.debugLogger(os.Stderr)
+	mux, err := forward.Yamux(conn, initiator, log)
+	if err != nil {
+		return err
+	}
+	defer mux.Close()
+	_, err = o.forwarding(ctx, mux, log)
+	return err
 }
 
 // localAddr turns a bare port into a loopback address.

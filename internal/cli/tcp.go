@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/punchkit/punch/forward"
 	"github.com/punchkit/punch/secure"
 	"github.com/punchkit/punch/session"
 	"github.com/punchkit/punch/stun"
@@ -128,7 +126,7 @@ func (o *tcpOptions) run(cmd *cobra.Command, g *globals, args []string) error {
 		how = "plain, not encrypted"
 	}
 	status("connected to %v (%s) in %v", s.Peer, how, s.Punched.Round(time.Millisecond))
-	return o.serve(ctx, s, g)
+	return o.serveStream(ctx, s.Conn, s.Initiator, g)
 }
 
 func (o *tcpOptions) manual(ctx context.Context, args []string, opts session.Options) (*session.Session, error) {
@@ -171,21 +169,6 @@ func (o *tcpOptions) rendezvous(ctx context.Context, args []string, opts session
 		status("generated key: %s   (run the other side with this key)", opts.Key)
 	}
 	return session.TCP(ctx, net.JoinHostPort(server, strconv.Itoa(o.port)), opts)
-}
-
-// serve runs the chosen mode over the connection.
-func (o *tcpOptions) serve(ctx context.Context, s *session.Session, g *globals) error {
-	if o.connect == "" && o.listen == "" {
-		return forward.Pipe(ctx, s.Conn, os.Stdin, os.Stdout, o.direction())
-	}
-	log := g.debugLogger(os.Stderr)
-	mux, err := forward.Yamux(s.Conn, s.Initiator, log)
-	if err != nil {
-		return err
-	}
-	defer mux.Close()
-	_, err = o.forwarding(ctx, mux, log)
-	return err
 }
 
 // explain turns a punching failure into advice.
