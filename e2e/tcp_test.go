@@ -114,10 +114,16 @@ func exchangeWith(t *testing.T, sub string, size int, lab *natlab.Lab, a, b stri
 	if ea != nil || eb != nil {
 		t.Fatalf("punch tcp failed: %v / %v\n%s: %s\n%s: %s", ea, eb, a, sa.stderr.String(), b, sb.stderr.String())
 	}
-	if sha256.Sum256(sb.stdout.Bytes()) != sha256.Sum256(fileA) || sha256.Sum256(sa.stdout.Bytes()) != sha256.Sum256(fileB) {
-		t.Fatalf("files differ: %s received %d of %d bytes, %s %d of %d", b, sb.stdout.Len(), len(fileA), a, sa.stdout.Len(), len(fileB))
-	}
+	checkFiles(t, fileA, fileB, sb.stdout.Bytes(), sa.stdout.Bytes())
 	t.Logf("%s: %s", a, lastLine(sa.stderr.String()))
+}
+
+// checkFiles checks that b received what a sent and a what b sent.
+func checkFiles(t *testing.T, sentA, sentB, gotB, gotA []byte) {
+	t.Helper()
+	if sha256.Sum256(gotB) != sha256.Sum256(sentA) || sha256.Sum256(gotA) != sha256.Sum256(sentB) {
+		t.Fatalf("files differ: b received %d of %d bytes, a %d of %d", len(gotB), len(sentA), len(gotA), len(sentB))
+	}
 }
 
 // serverFor returns the lab server's address of the family the flags ask

@@ -24,18 +24,28 @@ import (
 // returning; nothing else may read from pc meanwhile. With no answer in
 // time it returns an error wrapping [ErrNoResponse].
 func Bind(ctx context.Context, pc net.PacketConn, server netip.AddrPort, cfg *Config) (netip.AddrPort, error) {
-	c := newProber(pc, cfg)
-	p, err := c.newProbe("binding", server, ChangeRequest{})
+	r, err := BindResponse(ctx, pc, server, cfg)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
+	return r.Mapped, nil
+}
+
+// BindResponse is [Bind] returning the whole response: the mapped address
+// and, from an RFC 5780 server, its other address.
+func BindResponse(ctx context.Context, pc net.PacketConn, server netip.AddrPort, cfg *Config) (*Response, error) {
+	c := newProber(pc, cfg)
+	p, err := c.newProbe("binding", server, ChangeRequest{})
+	if err != nil {
+		return nil, err
+	}
 	if err := c.round(ctx, p); err != nil {
-		return netip.AddrPort{}, err
+		return nil, err
 	}
 	if err := c.mustAnswer(p); err != nil {
-		return netip.AddrPort{}, err
+		return nil, err
 	}
-	return p.resp.Mapped, nil
+	return p.resp, nil
 }
 
 // mustAnswer turns the outcome of a probe that needs a success response

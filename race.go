@@ -1,0 +1,212 @@
+package punch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/punchkit/punch/rendezvous"
+	"github.com/punchkit/punch/session"
+	"github.com/punchkit/punch/tcppunch"
+	"github.com/punchkit/punch/udppunch"
+)
+
+// predictions is how many ports after a sequential NAT's last mapping the
+// UDP path probes.
+const predictions = 16
+
+// aLongTimeAgo is a deadline in the past, to wake a blocked Read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// outcome is one path's result in the race.
+type outcome struct {
+	path Path
+	l    link
+	err  error
+	took time.Duration
+}
+
+// race starts every path at once (the relay after its grace period) and
+// returns the session over the one the leader chooses: its first link to
+// come up. The follower takes the link on which the choice arrives.
+func race(ctx context.Context, c *Config, g *gathered, m *rendezvous.Match) (*Session, error) {
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	results := make(chan outcome, len(c.Paths))
+	for _, p := range c.Paths {
+		go func() {
+			l, err := c.run(rctx, p, g, m)
+			results <- outcome{p, l, err, time.Since(start)}
+		}()
+	}
+	chosen := make(chan outcome, len(c.Paths))
+	attempts := make(map[Path]Attempt)
+	var win outcome
+	running, waiting := len(c.Paths), 0
+	for win.l == nil && running+waiting > 0 {
+		var o outcome
+		select {
+		case o = <-results:
+			running--
+			if o.err == nil && m.Leader {
+				if o.err = o.l.choose(rctx); o.err == nil {
+					win = o
+					continue
+				}
+			} else if o.err == nil {
+				waiting++
+				go func() {
+					err := o.l.chosen(rctx)
+					chosen <- outcome{o.path, o.l, err, o.took}
+				}()
+				continue
+			}
+		case o = <-chosen:
+			waiting--
+			if o.err == nil {
+				win = o
+				continue
+			}
+		}
+		if o.l != nil {
+			o.l.close()
+		}
+		attempts[o.path] = Attempt{Path: o.path, Err: o.err, Took: o.took}
+		c.Logger.Debug("punch: path failed", "path", o.path, "err", o.err)
+	}
+	cancel()
+	// The race is over: collect the rest, closing their links.
+	for ; running > 0; running-- {
+		o := <-results
+		loser(attempts, o)
+	}
+	for ; waiting > 0; waiting-- {
+		o := <-chosen
+		loser(attempts, o)
+	}
+	list := make([]Attempt, 0, len(c.Paths))
+	for _, p := range c.Paths {
+		a := attempts[p]
+		if p == win.path {
+			a = Attempt{Path: p, Won: true, Took: win.took}
+		}
+		list = append(list, a)
+	}
+	if win.l == nil {
+		g.close()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNoPath, summary(list))
+	}
+	if win.path != PathUDP && g.udp != nil {
+		g.udp.Close()
+	}
+	mux, err := win.l.mux(c.Logger)
+	if err != nil {
+		win.l.close()
+		g.close()
+		return nil, err
+	}
+	s := &Session{mux: mux, path: win.path, peer: win.l.peer(), leader: m.Leader, took: win.took, attempts: list}
+	s.closers = append(s.closers, win.l.close)
+	if win.path == PathUDP {
+		s.closers = append(s.closers, g.udp.Close)
+	}
+	c.status("connected via %s to %v in %v (%s)", win.path, s.peer, win.took.Round(time.Millisecond), summary(list))
+	return s, nil
+}
+
+// loser records a path that ended after the race and closes its link.
+func loser(attempts map[Path]Attempt, o outcome) {
+	err := o.err
+	if o.l != nil {
+		o.l.close()
+		err = ErrLost
+	} else if errors.Is(err, context.Canceled) {
+		err = ErrLost
+	}
+	a := Attempt{Path: o.path, Err: err, Took: o.took}
+	if errors.Is(err, ErrNotTried) {
+		a.Took = 0
+	}
+	attempts[o.path] = a
+}
+
+// summary describes the attempts on one line.
+func summary(list []Attempt) string {
+	var parts []string
+	for _, a := range list {
+		parts = append(parts, a.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// run brings one path up.
+func (c *Config) run(ctx context.Context, p Path, g *gathered, m *rendezvous.Match) (link, error) {
+	switch p {
+	case PathTCP:
+		return c.tcp(ctx, g, m)
+	case PathUDP:
+		return c.udp(ctx, g, m)
+	case PathRelay:
+		if len(c.Paths) > 1 {
+			t := time.NewTimer(c.RelayGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return nil, ErrNotTried
+			}
+		}
+		return c.relay(ctx, g, m)
+	}
+	return nil, fmt.Errorf("%w: unknown path %q", ErrConfig, p)
+}
+
+// sameNAT reports whether the peer is behind the same public address.
+func sameNAT(m *rendezvous.Match) bool { return m.Peer.Addr() == m.Self.Addr() }
+
+func (c *Config) tcp(ctx context.Context, g *gathered, m *rendezvous.Match) (link, error) {
+	peers := []netip.AddrPort{m.Peer}
+	if sameNAT(m) {
+		peers = append(append([]netip.AddrPort{}, m.PeerLocal...), m.Peer)
+	}
+	role := tcppunch.Follower
+	if m.Leader {
+		role = tcppunch.Leader
+	}
+	s, err := session.PunchTCP(ctx, g.tcpLocal, peers, role, m.Leader, g.opts)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpLink{s: s, leader: m.Leader}, nil
+}
+
+func (c *Config) udp(ctx context.Context, g *gathered, m *rendezvous.Match) (link, error) {
+	// Behind a NAT that allocates ports in sequence, the peer's mapping
+	// toward us is one of the next ports.
+	predicted := udppunch.Predict(m.PeerUDP, []netip.AddrPort{m.Peer}, predictions)
+	c.Logger.Debug("punch: UDP candidates", "peer", m.PeerUDP, "predicted", predicted)
+	peers := append(slices.Clone(m.PeerUDP), predicted...)
+	if sameNAT(m) {
+		var in info
+		if json.Unmarshal(m.PeerInfo, &in) == nil {
+			peers = append(peers, in.UDPLocal...)
+		}
+	}
+	if len(peers) == 0 {
+		return nil, errors.New("the peer offers no UDP address")
+	}
+	t, err := session.PunchUDP(ctx, g.udp, peers, g.opts)
+	if err != nil {
+		return nil, err
+	}
+	return &quicLink{t: t}, nil
+}

@@ -1,0 +1,100 @@
+package punch
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/punchkit/punch/relay"
+	"github.com/punchkit/punch/rendezvous"
+	"github.com/punchkit/punch/secure"
+	"github.com/punchkit/punch/session"
+	"github.com/punchkit/punch/tunnel"
+)
+
+// relayToken names the second meeting of a pair that falls back to the
+// relay: SHA-256("punch relay v1" || token of the key).
+func relayToken(key string) [rendezvous.KeySize]byte {
+	t := secure.Token(key)
+	return sha256.Sum256(append([]byte("punch relay v1"), t[:]...))
+}
+
+// relay allocates a relayed address on the server's relay with the grant
+// the meeting gave, meets the peer again to trade relayed addresses, and
+// opens the QUIC tunnel between the two allocations: the leader dials.
+func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match) (link, error) {
+	if m.Relay == nil {
+		return nil, ErrNoRelay
+	}
+	var server netip.AddrPort
+	for _, a := range m.Relay.Addrs {
+		if a.Addr().Is4() == g.server.Addr().Is4() {
+			server = a
+			break
+		}
+	}
+	if !server.IsValid() {
+		return nil, fmt.Errorf("%w for this address family", ErrNoRelay)
+	}
+	pc, err := session.ListenUDP(server.Addr().Is4(), session.Options{})
+	if err != nil {
+		return nil, err
+	}
+	rc, err := relay.Allocate(ctx, pc, server, relay.Credentials{Username: m.Relay.Username, Password: m.Relay.Password}, &relay.ClientConfig{Logger: c.Logger})
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("relay %v: %w", server, err)
+	}
+	release := func() error {
+		err := rc.Close()
+		pc.Close()
+		return err
+	}
+	peer, err := c.tradeRelayed(ctx, g, rc.RelayedAddr())
+	if err != nil {
+		release()
+		return nil, err
+	}
+	c.Logger.Debug("punch: relay", "relayed", rc.RelayedAddr(), "peer", peer)
+	cfg := &tunnel.Config{Logger: c.Logger}
+	var tc *tunnel.Conn
+	if m.Leader {
+		tc, err = tunnel.Dial(ctx, rc, peer, g.opts.Key, cfg)
+	} else {
+		// The first packet to the peer's relayed address creates the
+		// permission that lets the leader's packets in.
+		rc.WriteTo([]byte{0}, net.UDPAddrFromAddrPort(peer))
+		tc, err = tunnel.Accept(ctx, rc, g.opts.Key, cfg)
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &quicLink{t: &session.Tunnel{Conn: tc, Peer: peer, Initiator: m.Leader}, more: release}, nil
+}
+
+// tradeRelayed meets the peer again at the rendezvous server, under the
+// relay token, to trade relayed addresses.
+func (c *Config) tradeRelayed(ctx context.Context, g *gathered, relayed netip.AddrPort) (netip.AddrPort, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", g.server.String())
+	if err != nil {
+		return netip.AddrPort{}, session.Unreachable(g.server.String(), err)
+	}
+	defer conn.Close()
+	m, err := rendezvous.Exchange(ctx, conn, rendezvous.Request{
+		Token: relayToken(g.opts.Key),
+		Kind:  rendezvous.KindRelay,
+		UDP:   []netip.AddrPort{relayed},
+	})
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if len(m.PeerUDP) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%w: the peer sent no relayed address", rendezvous.ErrProtocol)
+	}
+	return m.PeerUDP[0], nil
+}

@@ -1,0 +1,65 @@
+package punch
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/punchkit/punch/forward"
+)
+
+// Session is an authenticated connection to the peer over the path that
+// won the race. It carries any number of streams, each a [net.Conn], in
+// both directions, and implements forward.Mux. Methods may be called
+// concurrently.
+type Session struct {
+	mux      forward.Mux
+	path     Path
+	peer     netip.AddrPort
+	leader   bool
+	took     time.Duration
+	attempts []Attempt
+	closers  []func() error // after mux, in order
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens a stream to the peer, whose Accept returns it.
+func (s *Session) Open(ctx context.Context) (net.Conn, error) { return s.mux.Open(ctx) }
+
+// Accept waits for a stream that the peer opened.
+func (s *Session) Accept(ctx context.Context) (net.Conn, error) { return s.mux.Accept(ctx) }
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.mux.Done() }
+
+// Close ends the session and every stream.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.mux.Close()
+		for _, c := range s.closers {
+			c()
+		}
+	})
+	return s.closeErr
+}
+
+// Path is the path the session uses.
+func (s *Session) Path() Path { return s.path }
+
+// Peer is the peer's address on the path: where its packets come from
+// (the relay's address for the peer, on PathRelay).
+func (s *Session) Peer() netip.AddrPort { return s.peer }
+
+// Leader is true on exactly one side: the one that chose the path.
+func (s *Session) Leader() bool { return s.leader }
+
+// Took is how long the race took, from the meeting at the server to the
+// chosen path.
+func (s *Session) Took() time.Duration { return s.took }
+
+// Attempts says what became of each path tried.
+func (s *Session) Attempts() []Attempt { return append([]Attempt(nil), s.attempts...) }
