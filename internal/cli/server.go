@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/punchkit/punch/relay"
 	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/stunserver"
 )
@@ -32,15 +34,29 @@ type serverOptions struct {
 	waitTimeout     time.Duration
 	maxWaitingPerIP int
 	noRendezvous    bool
+
+	relayPort int
+	noRelay   bool
+
+	// relayIPs are the addresses the relay serves and relays from, set
+	// by checkRelay: the --ip addresses, or the host's global ones.
+	relayIPs []netip.Addr
+
+	// relayIssuer makes the credentials the relays accept: one random
+	// secret per process, so the rendezvous server that hands
+	// credentials to paired peers must use this very Issuer. Set by run
+	// before any service opens; nil when no relay runs.
+	relayIssuer *relay.Issuer
 }
 
 func newServerCmd(g *globals) *cobra.Command {
 	o := &serverOptions{}
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the punch servers: STUN (RFC 8489, RFC 5780) and rendezvous (T-STUN)",
+		Short: "Run the punch servers: STUN (RFC 8489, RFC 5780), rendezvous (T-STUN) and relay (TURN)",
 		Long: `server runs the infrastructure that punch clients use to find their way
-through NATs, in one process: a STUN server and a rendezvous server.
+through NATs, in one process: a STUN server, a rendezvous server and a
+relay.
 
 The STUN server answers Binding requests over UDP and TCP on port 3478 with
 the client's public address (XOR-MAPPED-ADDRESS and MAPPED-ADDRESS), and
@@ -68,10 +84,21 @@ key that has just paired is refused to a third client for 30 s. The server
 answers once per connection and closes it; it speaks TCP only, so it cannot
 be used to reflect or amplify attacks either.
 
+The relay (TURN, RFC 8656, over UDP) carries the traffic of two peers that
+no direct technique connects, on UDP port 3480 (--relay-port) of each --ip
+address (without --ip: of each global address of the host), relaying from
+that same address. Only peers the rendezvous server paired can use it: it
+gives each time-limited credentials signed with a secret drawn when the
+server starts (docs/relay.md). The relay carries only the peers'
+end-to-end encrypted tunnel, which it cannot read. One set of credentials
+holds at most 4 allocations on each address, and each address at most
+10,000; the relay relays only to public addresses, never into its own
+network.
+
 It prints one line per listening address to stderr and runs until
 interrupted (Ctrl-C).`,
 		Example: `  # STUN on port 3478 of every address, UDP and TCP, IPv4 and IPv6,
-  # and rendezvous on port 3477, TCP
+  # rendezvous on port 3477, TCP, and the relay on port 3480, UDP
   punch server
 
   # RFC 5780: two public IPs, ports 3478 and 3479 on each
@@ -87,8 +114,11 @@ interrupted (Ctrl-C).`,
   # rendezvous on another port, peers wait up to two minutes
   punch server --rendezvous-port 8477 --wait-timeout 2m
 
+  # the relay on another port
+  punch server --relay-port 3490
+
   # STUN only
-  punch server --no-rendezvous`,
+  punch server --no-rendezvous --no-relay`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError{fmt.Errorf("server takes no arguments, got %q", args)}
@@ -110,6 +140,8 @@ interrupted (Ctrl-C).`,
 	f.DurationVar(&o.waitTimeout, "wait-timeout", rendezvous.DefaultWaitTimeout, "how long a rendezvous client waits for its peer")
 	f.IntVar(&o.maxWaitingPerIP, "max-waiting-per-ip", rendezvous.DefaultMaxWaitingPerIP, "rendezvous sessions that may wait at once from one IPv4 address or IPv6 /64")
 	f.BoolVar(&o.noRendezvous, "no-rendezvous", false, "run no rendezvous server")
+	f.IntVar(&o.relayPort, "relay-port", relay.DefaultPort, "relay (TURN) port, UDP")
+	f.BoolVar(&o.noRelay, "no-relay", false, "run no relay")
 	return cmd
 }
 
@@ -128,6 +160,17 @@ type service struct {
 func (o *serverOptions) run(ctx context.Context, log *slog.Logger, stderr io.Writer) error {
 	openers := []func(context.Context, *slog.Logger, io.Writer) (service, error){
 		o.stunService,
+	}
+	if !o.noRelay {
+		if err := o.checkRelay(); err != nil {
+			return err
+		}
+		if len(o.relayIPs) == 0 {
+			fmt.Fprintln(stderr, "relay: not started: this host has no global address to relay from (give --ip)")
+		} else {
+			o.relayIssuer = relay.NewIssuer(nil, 0)
+			openers = append(openers, o.relayService)
+		}
 	}
 	if !o.noRendezvous {
 		if err := o.checkRendezvous(); err != nil {
@@ -266,6 +309,91 @@ func (o *serverOptions) rendezvousService(ctx context.Context, log *slog.Logger,
 				ln.Close()
 			}
 		},
+	}, nil
+}
+
+// checkRelay validates the relay flags and sets relayIPs.
+func (o *serverOptions) checkRelay() error {
+	if o.relayPort < 1 || o.relayPort > 65535 {
+		return usageError{fmt.Errorf("--relay-port %d: want a port from 1 to 65535", o.relayPort)}
+	}
+	altPort := o.altPort
+	if altPort == 0 && len(o.altIPs) > 0 {
+		altPort = o.stunPort + 1
+	}
+	if o.relayPort == o.stunPort || o.relayPort == altPort {
+		return usageError{fmt.Errorf("--relay-port %d is a STUN port, UDP too: pick another", o.relayPort)}
+	}
+	ips, err := parseIPs("--ip", o.ips)
+	if err != nil {
+		return err
+	}
+	if len(ips) == 0 {
+		if ips, err = globalAddrs(); err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+	}
+	o.relayIPs = ips
+	return nil
+}
+
+// globalAddrs returns the global unicast addresses of the host's
+// interfaces.
+func globalAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("listing the host's addresses: %w", err)
+	}
+	var ips []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().IsGlobalUnicast() {
+			ips = append(ips, p.Addr())
+		}
+	}
+	return ips, nil
+}
+
+// relayService opens a relay on each relay address, all checking
+// credentials with relayIssuer, and prints their addresses.
+func (o *serverOptions) relayService(ctx context.Context, log *slog.Logger, stderr io.Writer) (service, error) {
+	var servers []*relay.Server
+	closeAll := func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}
+	var lc net.ListenConfig
+	for _, ip := range o.relayIPs {
+		network := "udp6"
+		if ip.Is4() {
+			network = "udp4"
+		}
+		pc, err := lc.ListenPacket(ctx, network, netip.AddrPortFrom(ip, uint16(o.relayPort)).String())
+		if err == nil {
+			var s *relay.Server
+			if s, err = relay.NewServer(pc, &relay.ServerConfig{Issuer: o.relayIssuer, Logger: log}); err == nil {
+				servers = append(servers, s)
+				fmt.Fprintf(stderr, "relay: listening on udp %v\n", s.Addr())
+				continue
+			}
+		}
+		closeAll()
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			return service{}, fmt.Errorf("relay: %w (another server has the port: stop it or pick another --relay-port)", err)
+		case errors.Is(err, syscall.EADDRNOTAVAIL):
+			return service{}, fmt.Errorf("relay: %w (--ip must be addresses of this host)", err)
+		}
+		return service{}, fmt.Errorf("relay: %w", err)
+	}
+	return service{
+		name: "relay",
+		serve: func(ctx context.Context) error {
+			<-ctx.Done()
+			closeAll()
+			return nil
+		},
+		close: closeAll,
 	}, nil
 }
 

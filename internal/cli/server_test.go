@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pion/stun/v4"
 
+	"github.com/punchkit/punch/relay"
 	"github.com/punchkit/punch/rendezvous"
 )
 
@@ -73,6 +75,10 @@ func TestServerBadFlags(t *testing.T) {
 		{"rendezvous-port-is-alt-port", []string{"--ip", "127.0.0.1", "--alt-ip", "127.0.0.2", "--stun-port", "4000", "--rendezvous-port", "4001"}, "--rendezvous-port"},
 		{"bad-wait-timeout", []string{"--wait-timeout", "-1s"}, "--wait-timeout"},
 		{"bad-max-waiting", []string{"--max-waiting-per-ip", "0"}, "--max-waiting-per-ip"},
+		{"relay-port-zero", []string{"--relay-port", "0"}, "--relay-port"},
+		{"relay-port-too-big", []string{"--relay-port", "65536"}, "--relay-port"},
+		{"relay-port-is-stun-port", []string{"--relay-port", "3478"}, "--relay-port"},
+		{"relay-port-is-alt-port", []string{"--ip", "127.0.0.1", "--alt-ip", "127.0.0.2", "--stun-port", "4000", "--relay-port", "4001"}, "--relay-port"},
 		{"argument", []string{"extra"}, "no arguments"},
 	}
 	for _, tt := range tests {
@@ -95,18 +101,18 @@ func TestServerBadFlags(t *testing.T) {
 }
 
 // startTestServer runs `punch server` on loopback with free random ports
-// and returns its stderr, its ports and a function that stops it and
-// checks that it stopped cleanly.
+// (the relay's is rvPort+1) and returns its stderr, its ports and a
+// function that stops it and checks that it stopped cleanly.
 func startTestServer(t *testing.T, extra ...string) (stderr *syncBuffer, stunPort, rvPort int, stop func()) {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
 		stunPort = 20000 + rand.IntN(40000)
 		rvPort = 20000 + rand.IntN(40000)
-		if rvPort == stunPort {
+		if rvPort == stunPort || rvPort+1 == stunPort {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		args := append([]string{"--ip", "127.0.0.1", "--stun-port", fmt.Sprint(stunPort), "--rendezvous-port", fmt.Sprint(rvPort)}, extra...)
+		args := append([]string{"--ip", "127.0.0.1", "--stun-port", fmt.Sprint(stunPort), "--rendezvous-port", fmt.Sprint(rvPort), "--relay-port", fmt.Sprint(rvPort + 1)}, extra...)
 		stderr, done := runServer(ctx, args...)
 		tcpLine := fmt.Sprintf("stun: listening on tcp 127.0.0.1:%d\n", stunPort)
 		var err error
@@ -154,9 +160,13 @@ func TestServerRuns(t *testing.T) {
 		fmt.Sprintf("stun: listening on udp 127.0.0.1:%d\n", port),
 		fmt.Sprintf("stun: listening on tcp 127.0.0.1:%d\n", port),
 		fmt.Sprintf("rendezvous: listening on tcp 127.0.0.1:%d\n", rvPort),
+		fmt.Sprintf("relay: listening on udp 127.0.0.1:%d\n", rvPort+1),
 	} {
-		if !strings.Contains(stderr.String(), line) {
-			t.Fatalf("stderr %q lacks %q", stderr, line)
+		// the services print their lines one after the other
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), line); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("stderr %q lacks %q", stderr, line)
+			}
 		}
 	}
 
@@ -222,12 +232,34 @@ func TestServerRuns(t *testing.T) {
 	}
 }
 
-// TestServerNoRendezvous checks that --no-rendezvous runs STUN alone.
-func TestServerNoRendezvous(t *testing.T) {
-	stderr, _, rvPort, stop := startTestServer(t, "--no-rendezvous")
+// TestServerRelay checks that the relay answers on its port, and refuses
+// credentials the server did not issue.
+func TestServerRelay(t *testing.T) {
+	_, _, rvPort, stop := startTestServer(t)
 	defer stop()
-	if strings.Contains(stderr.String(), "rendezvous:") {
-		t.Errorf("stderr %q mentions rendezvous", stderr)
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	relayAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(rvPort+1))
+	_, err = relay.Allocate(ctx, pc, relayAddr, relay.NewIssuer(nil, 0).Issue("x"), nil)
+	if !errors.Is(err, relay.ErrBadCredentials) {
+		t.Fatalf("allocate with foreign credentials: %v, want relay.ErrBadCredentials", err)
+	}
+}
+
+// TestServerNoRendezvous checks that --no-rendezvous --no-relay runs STUN
+// alone.
+func TestServerNoRendezvous(t *testing.T) {
+	stderr, _, rvPort, stop := startTestServer(t, "--no-rendezvous", "--no-relay")
+	defer stop()
+	for _, name := range []string{"rendezvous:", "relay:"} {
+		if strings.Contains(stderr.String(), name) {
+			t.Errorf("stderr %q mentions %s", stderr, name)
+		}
 	}
 	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", rvPort)); err == nil {
 		c.Close()
