@@ -21,6 +21,7 @@ import (
 // races the paths and returns the session over the one that won. The
 // peer calls Connect (or Dial, or Listen) with the same key and server.
 func Connect(ctx context.Context, key string, cfg *Config) (*Session, error) {
+	start := time.Now()
 	c := cfg.withDefaults()
 	if err := c.check(key); err != nil {
 		return nil, err
@@ -36,7 +37,13 @@ func Connect(ctx context.Context, key string, cfg *Config) (*Session, error) {
 		return nil, err
 	}
 	c.status("met the peer (%v); racing %v", m.Peer, c.Paths)
-	return race(ctx, &c, g, m)
+	s, err := race(ctx, &c, g, m)
+	if err != nil {
+		return nil, err
+	}
+	s.took = time.Since(start)
+	c.status("connected via %s to %v in %v (%s)", s.path, s.peer, s.took.Round(time.Millisecond), summary(s.attempts))
+	return s, nil
 }
 
 // check validates the key and the configuration.

@@ -22,42 +22,54 @@ import (
 // loopback and returns a Config for them.
 func testServer(tb testing.TB) *Config {
 	tb.Helper()
-	rpc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	cfg, stop, err := loopbackServer()
 	if err != nil {
 		tb.Fatal(err)
+	}
+	tb.Cleanup(stop)
+	return cfg
+}
+
+// loopbackServer runs a rendezvous server, a STUN server and a relay on
+// 127.0.0.1 and returns a Config for them and a function that stops them.
+func loopbackServer() (*Config, func(), error) {
+	rpc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
 	}
 	rs, err := relay.NewServer(rpc, &relay.ServerConfig{AllowPrivatePeers: true})
 	if err != nil {
-		tb.Fatal(err)
+		rpc.Close()
+		return nil, nil, err
 	}
-	tb.Cleanup(func() { rs.Close() })
-	cfg := &rendezvous.Config{Grant: func(kind rendezvous.Kind, token string) *rendezvous.Grant {
+	rcfg := &rendezvous.Config{Grant: func(kind rendezvous.Kind, token string) *rendezvous.Grant {
 		c := rs.Issuer().Issue(token)
 		return &rendezvous.Grant{Addrs: []netip.AddrPort{rs.Addr()}, Username: c.Username, Password: c.Password}
 	}}
-	ctx, cancel := context.WithCancel(context.Background())
-	lns, err := rendezvous.Listen(ctx, []netip.Addr{netip.MustParseAddr("127.0.0.1")}, 0)
+	lns, err := rendezvous.Listen(context.Background(), []netip.Addr{netip.MustParseAddr("127.0.0.1")}, 0)
 	if err != nil {
-		tb.Fatal(err)
+		rs.Close()
+		return nil, nil, err
 	}
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		lns[0].Close()
+		rs.Close()
+		return nil, nil, err
 	}
-	rv := rendezvous.New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	rv := rendezvous.New(rcfg)
 	st := stunserver.New(nil)
 	done := make(chan struct{}, 2)
 	go func() { rv.Serve(ctx, lns[0]); done <- struct{}{} }()
 	go func() { st.ServeUDP(ctx, stunserver.UDPSocket{Conn: pc}); done <- struct{}{} }()
-	tb.Cleanup(func() {
+	stop := func() {
 		cancel()
 		<-done
 		<-done
-	})
-	return &Config{
-		Server:   lns[0].Addr().String(),
-		STUNPort: pc.LocalAddr().(*net.UDPAddr).Port,
+		rs.Close()
 	}
+	return &Config{Server: lns[0].Addr().String(), STUNPort: pc.LocalAddr().(*net.UDPAddr).Port}, stop, nil
 }
 
 // pair runs Dial and Listen with one key and returns both connections.

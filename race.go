@@ -114,12 +114,11 @@ func race(ctx context.Context, c *Config, g *gathered, m *rendezvous.Match) (*Se
 		g.close()
 		return nil, err
 	}
-	s := &Session{mux: mux, path: win.path, peer: win.l.peer(), leader: m.Leader, took: win.took, attempts: list}
+	s := &Session{mux: mux, path: win.path, peer: win.l.peer(), leader: m.Leader, attempts: list}
 	s.closers = append(s.closers, win.l.close)
 	if win.path == PathUDP {
 		s.closers = append(s.closers, g.udp.Close)
 	}
-	c.status("connected via %s to %v in %v (%s)", win.path, s.peer, win.took.Round(time.Millisecond), summary(list))
 	return s, nil
 }
 
@@ -156,16 +155,11 @@ func (c *Config) run(ctx context.Context, p Path, g *gathered, m *rendezvous.Mat
 	case PathUDP:
 		return c.udp(ctx, g, m)
 	case PathRelay:
-		if len(c.Paths) > 1 {
-			t := time.NewTimer(c.RelayGrace)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return nil, ErrNotTried
-			}
+		grace := c.RelayGrace
+		if len(c.Paths) == 1 {
+			grace = 0
 		}
-		return c.relay(ctx, g, m)
+		return c.relay(ctx, g, m, grace)
 	}
 	return nil, fmt.Errorf("%w: unknown path %q", ErrConfig, p)
 }

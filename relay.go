@@ -23,9 +23,11 @@ func relayToken(key string) [rendezvous.KeySize]byte {
 }
 
 // relay allocates a relayed address on the server's relay with the grant
-// the meeting gave, meets the peer again to trade relayed addresses, and
+// the meeting gave and meets the peer again to trade relayed addresses, at
+// once, so that the relay is ready when the grace period ends; then it
 // opens the QUIC tunnel between the two allocations: the leader dials.
-func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match) (link, error) {
+func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, grace time.Duration) (link, error) {
+	start := time.Now()
 	if m.Relay == nil {
 		return nil, ErrNoRelay
 	}
@@ -59,6 +61,10 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match) (l
 		return nil, err
 	}
 	c.Logger.Debug("punch: relay", "relayed", rc.RelayedAddr(), "peer", peer)
+	if err := sleep(ctx, grace-time.Since(start)); err != nil {
+		release()
+		return nil, ErrNotTried
+	}
 	cfg := &tunnel.Config{Logger: c.Logger}
 	var tc *tunnel.Conn
 	if m.Leader {
@@ -97,4 +103,19 @@ func (c *Config) tradeRelayed(ctx context.Context, g *gathered, relayed netip.Ad
 		return netip.AddrPort{}, fmt.Errorf("%w: the peer sent no relayed address", rendezvous.ErrProtocol)
 	}
 	return m.PeerUDP[0], nil
+}
+
+// sleep waits d or until ctx ends, and returns ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

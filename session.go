@@ -57,8 +57,7 @@ func (s *Session) Peer() netip.AddrPort { return s.peer }
 // Leader is true on exactly one side: the one that chose the path.
 func (s *Session) Leader() bool { return s.leader }
 
-// Took is how long the race took, from the meeting at the server to the
-// chosen path.
+// Took is how long Connect took, from its call to the chosen path.
 func (s *Session) Took() time.Duration { return s.took }
 
 // Attempts says what became of each path tried.

@@ -10,7 +10,9 @@ import (
 // TestDemo runs `punch demo`, the README's main job, and checks that every
 // part of it worked: discovery on loopback and behind each lab NAT, a TCP
 // punch through a rejecting NAT, the expected failure against a symmetric
-// one, and a QUIC tunnel over punched UDP.
+// one, a QUIC tunnel over punched UDP, and punch connect going direct
+// between two cone NATs and through the relay to a symmetric NAT behind
+// a port-restricted one.
 func TestDemo(t *testing.T) {
 	labtest.Require(t)
 	out := mustPunch(t, "demo")
@@ -22,6 +24,10 @@ func TestDemo(t *testing.T) {
 		`b received "hello from a"`,
 		"no connection, as expected for a symmetric NAT",
 		`b received "hello over QUIC from a"`,
+		`b received "hello via punch connect from a"`,
+		`a received "hello via punch connect from b"`,
+		`c received "hello via punch connect from a"`,
+		"c: connected via relay",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

@@ -33,19 +33,9 @@ func tcpLab(t testing.TB, args ...string) *natlab.Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, _ := lab.Node("server")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var c net.Conn
-		err := server.Do(func() (err error) { c, err = net.DialTimeout("tcp", "198.51.100.2:3477", time.Second); return err })
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the rendezvous server does not answer: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	server := labtest.Node(t, lab, "server")
+	if err := server.WaitTCP("198.51.100.2:3477", 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	return lab
 }

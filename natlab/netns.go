@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -78,4 +80,26 @@ func (n *Node) Do(f func() error) error {
 	}
 	runtime.UnlockOSThread()
 	return ferr
+}
+
+// WaitTCP waits until a TCP connection from inside the node to addr
+// succeeds (a server started in the lab is up), for at most timeout.
+func (n *Node) WaitTCP(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := n.Do(func() error {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s: nothing answers at %s: %w", n.Name, addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

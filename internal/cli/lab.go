@@ -35,7 +35,7 @@ NAT types: ` + strings.Join(natTypeNames(), ", ") + `.`,
   punch lab down demo`,
 	}
 	cmd.AddCommand(newLabUpCmd(g), newLabExecCmd(), newLabDownCmd(), newLabListCmd(),
-		newLabLinkCmd(), newLabFaultCmd(), newLabDaemonCmd(g))
+		newLabLinkCmd(), newLabFaultCmd(), newLabMatrixCmd(), newLabDaemonCmd(g))
 	return cmd
 }
 

@@ -283,6 +283,7 @@ func (o *serverOptions) rendezvousService(ctx context.Context, log *slog.Logger,
 	srv := rendezvous.New(&rendezvous.Config{
 		WaitTimeout:     o.waitTimeout,
 		MaxWaitingPerIP: o.maxWaitingPerIP,
+		Grant:           o.grant(),
 		Logger:          log,
 	})
 	return service{
@@ -310,6 +311,31 @@ func (o *serverOptions) rendezvousService(ctx context.Context, log *slog.Logger,
 			}
 		},
 	}, nil
+}
+
+// grant returns the rendezvous server's hook that hands paired connect
+// clients credentials for the relay (the first relay address of each
+// family), or nil when no relay runs.
+func (o *serverOptions) grant() func(rendezvous.Kind, string) *rendezvous.Grant {
+	if o.relayIssuer == nil {
+		return nil
+	}
+	var addrs []netip.AddrPort
+	for _, is4 := range []bool{true, false} {
+		for _, ip := range o.relayIPs {
+			if ip.Is4() == is4 {
+				addrs = append(addrs, netip.AddrPortFrom(ip, uint16(o.relayPort)))
+				break
+			}
+		}
+	}
+	return func(kind rendezvous.Kind, token string) *rendezvous.Grant {
+		if kind != rendezvous.KindConnect && kind != rendezvous.KindRelay {
+			return nil
+		}
+		c := o.relayIssuer.Issue(token)
+		return &rendezvous.Grant{Addrs: addrs, Username: c.Username, Password: c.Password}
+	}
 }
 
 // checkRelay validates the relay flags and sets relayIPs.

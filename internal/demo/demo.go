@@ -2,7 +2,7 @@
 // server on loopback and, when the machine can build a NAT lab (root,
 // iproute2, nftables), hosts behind real kernel NATs that discover what
 // kind of NAT they sit behind, punch TCP connections to each other and
-// open a QUIC tunnel over punched UDP.
+// open a QUIC tunnel over punched UDP, and punch connect races every path.
 package demo
 
 import (
@@ -33,6 +33,9 @@ type Config struct {
 	// portrestricted (rejecting unsolicited packets, the hard case) and
 	// restricted.
 	Types [2]natlab.NATType
+	// Bin is the punch binary, which runs punch server and punch connect
+	// in the lab. Default: the running executable.
+	Bin string
 	// NoLab skips the lab part even where a lab can be built.
 	NoLab bool
 	// Logger receives debug logs. Default: none.
@@ -152,6 +155,10 @@ func lab(ctx context.Context, w io.Writer, c Config) error {
 	}
 	fmt.Fprintln(w, "\n== 4. punch udp: UDP hole punching and a QUIC tunnel, STUN-mapped candidates")
 	udpPunch(ctx, w, l, [2]string{"a", "b"}, c.Logger)
+	fmt.Fprintln(w, "\n== 5. punch connect: TCP, UDP and (after 1 s) the relay raced; the first path to authenticate wins")
+	if err := connect(ctx, w, l, c.Bin); err != nil {
+		return err
+	}
 	fmt.Fprintln(w, "\n   (the lab is torn down when the demo ends; build your own with `punch lab up`)")
 	return nil
 }
