@@ -78,7 +78,7 @@ func (i *Issuer) issue(id string, expires time.Time) Credentials {
 	}
 	exp := expires.Unix()
 	username := strconv.FormatInt(exp, 10) + ":" + id
-	return Credentials{Username: username, Password: i.password(username), Expires: time.Unix(exp, 0)}
+	return Credentials{Username: username, Password: i.password(username), Expires: time.Unix(exp, 0).UTC()}
 }
 
 // password is the password that goes with username.

@@ -26,7 +26,7 @@ func TestCredentialsFormat(t *testing.T) {
 	if want := before.Add(time.Hour).Unix(); exp < want || exp > want+1 {
 		t.Errorf("expiry %d, want %d", exp, want)
 	}
-	if !c.Expires.Equal(time.Unix(exp, 0)) {
+	if !c.Expires.Equal(time.Unix(exp, 0)) || c.Expires.Location() != time.UTC {
 		t.Errorf("Expires %v, want %v", c.Expires, time.Unix(exp, 0))
 	}
 	mac := hmac.New(sha256.New, secret)
