@@ -77,7 +77,7 @@ type gathered struct {
 	udp      *net.UDPConn // nil without the UDP path
 	mapped   netip.AddrPort
 	// second is the UDP socket's mapping toward the STUN server's other
-	// port, when it differs from mapped.
+	// port, when the server has one.
 	second netip.AddrPort
 	server netip.AddrPort // the rendezvous server
 }
@@ -147,7 +147,7 @@ func (g *gathered) bindUDP(ctx context.Context, c *Config) error {
 	// ports come next (udppunch.Predict).
 	if r.Other.IsValid() && r.Other.Port() != stunAddr.Port() {
 		alt := netip.AddrPortFrom(stunAddr.Addr(), r.Other.Port())
-		if second, err := stun.Bind(ctx, pc, alt, scfg); err == nil && second != r.Mapped {
+		if second, err := stun.Bind(ctx, pc, alt, scfg); err == nil {
 			g.second = second
 		}
 	}

@@ -195,12 +195,32 @@ func (c *Config) udp(ctx context.Context, g *gathered, m *rendezvous.Match) (lin
 			peers = append(peers, in.UDPLocal...)
 		}
 	}
+	peers = unique(peers)
 	if len(peers) == 0 {
 		return nil, errors.New("the peer offers no UDP address")
+	}
+	self := classify([]netip.AddrPort{g.mapped, g.second}, m.Self)
+	peer := classify(m.PeerUDP, m.Peer)
+	switch {
+	case self == mappingRandom && peer == mappingOne:
+		return c.birthdayHard(ctx, g, peers)
+	case self == mappingOne && peer == mappingRandom:
+		return c.birthdayEasy(ctx, g, peers, m.PeerUDP[0].Addr())
 	}
 	t, err := session.PunchUDP(ctx, g.udp, peers, g.opts)
 	if err != nil {
 		return nil, err
 	}
 	return &quicLink{t: t}, nil
+}
+
+// unique drops repeated addresses, keeping the first of each.
+func unique(list []netip.AddrPort) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, a := range list {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }

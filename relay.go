@@ -23,9 +23,10 @@ func relayToken(key string) [rendezvous.KeySize]byte {
 }
 
 // relay allocates a relayed address on the server's relay with the grant
-// the meeting gave and meets the peer again to trade relayed addresses, at
-// once, so that the relay is ready when the grace period ends; then it
-// opens the QUIC tunnel between the two allocations: the leader dials.
+// the meeting gave, meets the peer again to trade relayed addresses and
+// opens the QUIC tunnel between the two allocations (the leader dials), all
+// at once, so that the relay is ready when the grace period ends: the
+// leader offers the link only then.
 func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, grace time.Duration) (link, error) {
 	start := time.Now()
 	if m.Relay == nil {
@@ -61,10 +62,6 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 		return nil, err
 	}
 	c.Logger.Debug("punch: relay", "relayed", rc.RelayedAddr(), "peer", peer)
-	if err := sleep(ctx, grace-time.Since(start)); err != nil {
-		release()
-		return nil, ErrNotTried
-	}
 	cfg := &tunnel.Config{Logger: c.Logger}
 	var tc *tunnel.Conn
 	if m.Leader {
@@ -78,6 +75,15 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 	if err != nil {
 		release()
 		return nil, err
+	}
+	// The tunnel is ready; the leader offers it only once the direct
+	// paths have had their grace period.
+	if m.Leader {
+		if err := sleep(ctx, grace-time.Since(start)); err != nil {
+			tc.Close()
+			release()
+			return nil, ErrLost
+		}
 	}
 	return &quicLink{t: &session.Tunnel{Conn: tc, Peer: peer, Initiator: m.Leader}, more: release}, nil
 }

@@ -34,6 +34,10 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives debug logs. Default: none.
 	Logger *slog.Logger
+	// Spray, if set, also probes random ports of a peer behind a NAT
+	// that maps each destination to a random port (the easy side of the
+	// birthday technique). Default: none.
+	Spray *Spray
 	// Unmatched, if set, receives every packet that is not a punch packet
 	// (STUN answers, say); p is valid only during the call. Default: such
 	// packets are dropped.
@@ -60,8 +64,41 @@ func (c *Config) withDefaults() Config {
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
 	}
+	if out.Spray != nil {
+		sp := *out.Spray
+		if sp.Rate <= 0 {
+			sp.Rate = 1000
+		}
+		if sp.Count <= 0 {
+			sp.Count = 4096
+		}
+		if sp.Low == 0 || sp.High < sp.Low {
+			sp.Low, sp.High = 1024, 65535
+		}
+		out.Spray = &sp
+	}
 	return out
 }
+
+// Spray describes probes to random ports of the peer's public address:
+// while the peer keeps many sockets open toward this one (each with a
+// mapping of its own on the peer's NAT), probing random ports finds one of
+// them after about 65536/sockets probes (the birthday paradox), and that
+// probe opens this side's NAT for the peer's answer.
+type Spray struct {
+	// Addr is the peer's public address.
+	Addr netip.Addr
+	// Rate is the number of probes per second. Default 1000.
+	Rate int
+	// Count bounds the probes. Default 4096.
+	Count int
+	// Low and High bound the ports probed, both included. Default: 1024
+	// to 65535, where NATs allocate.
+	Low, High uint16
+}
+
+// sprayTick is the gap between bursts of spray probes.
+const sprayTick = 10 * time.Millisecond
 
 // maxInterval bounds the gap between rounds of probes.
 const maxInterval = 500 * time.Millisecond
@@ -84,7 +121,7 @@ type Result struct {
 // key is the secret both peers share.
 func Punch(ctx context.Context, pc net.PacketConn, key string, peers []netip.AddrPort, cfg *Config) (*Result, error) {
 	c := cfg.withDefaults()
-	if len(peers) == 0 {
+	if len(peers) == 0 && c.Spray == nil {
 		return nil, fmt.Errorf("%w: no peer address", ErrConfig)
 	}
 	p := &puncher{cfg: c, pc: pc, key: macKey(key), cands: slices.Clone(peers)}
@@ -123,6 +160,7 @@ func (p *puncher) run(ctx context.Context) (*Result, error) {
 		next = start.Add(p.cfg.FirstDelay)
 	}
 	interval := p.cfg.Interval
+	sprayNext, sprayed := start, 0
 	buf := make([]byte, 2048)
 	for {
 		now := time.Now()
@@ -138,7 +176,15 @@ func (p *puncher) run(ctx context.Context) (*Result, error) {
 			next = now.Add(interval)
 			interval = min(interval*3/2, maxInterval)
 		}
-		p.pc.SetReadDeadline(minTime(next, deadline))
+		wake := minTime(next, deadline)
+		if sp := p.cfg.Spray; sp != nil && sprayed < sp.Count {
+			if !now.Before(sprayNext) {
+				sprayed += p.spray(min(max(1, sp.Rate*int(sprayTick)/int(time.Second)), sp.Count-sprayed))
+				sprayNext = now.Add(sprayTick)
+			}
+			wake = minTime(wake, sprayNext)
+		}
+		p.pc.SetReadDeadline(wake)
 		n, from, err := p.pc.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -191,6 +237,21 @@ func (p *puncher) receive(b []byte, from netip.AddrPort) bool {
 		}
 	}
 	return p.heard && p.acked
+}
+
+// spray sends n probes to random ports of the Spray address and returns n.
+func (p *puncher) spray(n int) int {
+	var b [packetSize]byte
+	msg := packet{typ: typeProbe, nonce: p.nonce}.encode(b[:], p.key)
+	sp := p.cfg.Spray
+	span := uint32(sp.High-sp.Low) + 1
+	var rb [4]byte
+	for range n {
+		rand.Read(rb[:])
+		port := uint32(sp.Low) + binary.BigEndian.Uint32(rb[:])%span
+		p.pc.WriteTo(msg, net.UDPAddrFromAddrPort(netip.AddrPortFrom(sp.Addr, uint16(port))))
+	}
+	return n
 }
 
 func (p *puncher) sendAll(pk packet) {
