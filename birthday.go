@@ -7,7 +7,6 @@ import (
 	"net/netip"
 
 	"github.com/punchkit/punch/session"
-	"github.com/punchkit/punch/tunnel"
 	"github.com/punchkit/punch/udppunch"
 )
 
@@ -53,17 +52,10 @@ const (
 )
 
 // birthdayHard is the hard side: the UDP socket and birthdaySockets-1
-// more punch toward the easy side; the first to get through opens the
-// tunnel (the hard side dials, from whichever socket won).
-func (c *Config) birthdayHard(ctx context.Context, g *gathered, peers []netip.AddrPort) (link, error) {
+// more punch toward the easy side; the first to get through is the path,
+// and this side opens the tunnel from it.
+func (c *Config) birthdayHard(ctx context.Context, g *gathered, peers []netip.AddrPort, cfg *udppunch.Config) (*punched, error) {
 	socks := []*net.UDPConn{g.udp}
-	defer func() {
-		for _, pc := range socks[1:] {
-			if pc != nil {
-				pc.Close()
-			}
-		}
-	}()
 	for len(socks) < birthdaySockets {
 		pc, err := session.ListenUDP(g.server.Addr().Is4(), session.Options{Bind: g.opts.Bind})
 		if err != nil {
@@ -73,71 +65,40 @@ func (c *Config) birthdayHard(ctx context.Context, g *gathered, peers []netip.Ad
 	}
 	c.Logger.Debug("punch: birthday, hard side", "sockets", len(socks))
 	pctx, stop := context.WithCancel(ctx)
-	defer stop()
-	type won struct {
-		i int
-		r *udppunch.Result
+	type result struct {
+		i   int
+		r   *udppunch.Result
+		err error
 	}
-	wins := make(chan won, len(socks))
-	errs := make(chan error, len(socks))
+	results := make(chan result, len(socks))
 	for i, pc := range socks {
 		go func() {
-			r, err := udppunch.Punch(pctx, pc, g.opts.Key, peers, &udppunch.Config{TTL: g.opts.TTL, Timeout: c.Timeout, Logger: c.Logger})
-			if err != nil {
-				errs <- err
-				return
-			}
-			wins <- won{i, r}
+			r, err := udppunch.Punch(pctx, pc, g.opts.Key, peers, cfg)
+			results <- result{i, r, err}
 		}()
 	}
-	var w won
+	win := -1
+	var p *punched
 	var firstErr error
-	for failed := 0; w.r == nil; {
-		select {
-		case w = <-wins:
-		case err := <-errs:
-			if firstErr == nil {
-				firstErr = err
-			}
-			if failed++; failed == len(socks) {
-				return nil, fmt.Errorf("birthday technique, %d sockets: %w", len(socks), firstErr)
-			}
+	for range socks {
+		res := <-results
+		switch {
+		case res.err == nil && win < 0:
+			win = res.i
+			p = &punched{pc: socks[res.i], peer: res.r.Peer, dial: true, took: res.r.Took, g: g}
+			stop()
+		case res.err != nil && firstErr == nil && win < 0:
+			firstErr = res.err
 		}
 	}
 	stop()
-	pc := socks[w.i]
-	if w.i > 0 {
-		socks[w.i] = nil // the link owns it now
-	}
-	t, err := tunnel.Dial(ctx, pc, w.r.Peer, g.opts.Key, &tunnel.Config{Logger: c.Logger})
-	if err != nil {
-		if w.i > 0 {
+	for i, pc := range socks[1:] {
+		if i+1 != win {
 			pc.Close()
 		}
-		return nil, err
 	}
-	l := &quicLink{t: &session.Tunnel{Conn: t, Peer: w.r.Peer, Initiator: true, Punched: w.r.Took}}
-	if w.i > 0 {
-		l.more = pc.Close
+	if p == nil {
+		return nil, fmt.Errorf("birthday technique, %d sockets: %w", len(socks), firstErr)
 	}
-	return l, nil
-}
-
-// birthdayEasy is the easy side: the UDP socket punches toward the
-// peer's candidates and sprays random ports of its address; it accepts
-// the tunnel that the hard side dials.
-func (c *Config) birthdayEasy(ctx context.Context, g *gathered, peers []netip.AddrPort, hard netip.Addr) (link, error) {
-	c.Logger.Debug("punch: birthday, easy side", "spray", hard)
-	r, err := udppunch.Punch(ctx, g.udp, g.opts.Key, peers, &udppunch.Config{
-		TTL: g.opts.TTL, Timeout: c.Timeout, Logger: c.Logger,
-		Spray: &udppunch.Spray{Addr: hard, Rate: sprayRate, Count: sprayCount},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("birthday technique: %w", err)
-	}
-	t, err := tunnel.Accept(ctx, g.udp, g.opts.Key, &tunnel.Config{Logger: c.Logger})
-	if err != nil {
-		return nil, err
-	}
-	return &quicLink{t: &session.Tunnel{Conn: t, Peer: t.RemoteAddr(), Punched: r.Took}}, nil
+	return p, nil
 }

@@ -61,6 +61,7 @@ func (l *tcpLink) close() error         { return l.s.Conn.Close() }
 type quicLink struct {
 	t    *session.Tunnel
 	more func() error // closes what else the link holds (a relay allocation)
+	path *pathConn    // under a relayed tunnel, which may move to a direct path
 }
 
 func (l *quicLink) choose(ctx context.Context) error {

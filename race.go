@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/session"
 	"github.com/punchkit/punch/tcppunch"
+	"github.com/punchkit/punch/tunnel"
 	"github.com/punchkit/punch/udppunch"
 )
 
@@ -105,7 +107,9 @@ func race(ctx context.Context, c *Config, g *gathered, m *rendezvous.Match) (*Se
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNoPath, summary(list))
 	}
-	if win.path != PathUDP && g.udp != nil {
+	ql, _ := win.l.(*quicLink)
+	upgrade := ql != nil && ql.path != nil && g.udp != nil && slices.Contains(c.Paths, PathUDP)
+	if win.path != PathUDP && !upgrade && g.udp != nil {
 		g.udp.Close()
 	}
 	mux, err := win.l.mux(c.Logger)
@@ -116,8 +120,15 @@ func race(ctx context.Context, c *Config, g *gathered, m *rendezvous.Match) (*Se
 	}
 	s := &Session{mux: mux, path: win.path, peer: win.l.peer(), leader: m.Leader, attempts: list}
 	s.closers = append(s.closers, win.l.close)
-	if win.path == PathUDP {
+	if win.path == PathUDP || upgrade {
 		s.closers = append(s.closers, g.udp.Close)
+	}
+	if upgrade {
+		// A relayed session keeps trying to go direct.
+		s.relayed = ql.path
+		uctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		s.closers = append([]func() error{func() error { stop(); return nil }}, s.closers...)
+		go s.upgrade(uctx, c, g, m, ql.path)
 	}
 	return s, nil
 }
@@ -183,7 +194,52 @@ func (c *Config) tcp(ctx context.Context, g *gathered, m *rendezvous.Match) (lin
 	return &tcpLink{s: s, leader: m.Leader}, nil
 }
 
+// udp punches the UDP path and opens the QUIC tunnel over it.
 func (c *Config) udp(ctx context.Context, g *gathered, m *rendezvous.Match) (link, error) {
+	p, err := c.punchUDP(ctx, g, m, c.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tunnel.Config{Logger: c.Logger}
+	var t *tunnel.Conn
+	if p.dial {
+		t, err = tunnel.Dial(ctx, p.pc, p.peer, g.opts.Key, cfg)
+	} else {
+		t, err = tunnel.Accept(ctx, p.pc, g.opts.Key, cfg)
+	}
+	if err != nil {
+		p.release()
+		return nil, err
+	}
+	l := &quicLink{t: &session.Tunnel{Conn: t, Peer: t.RemoteAddr(), Initiator: p.dial, Punched: p.took}}
+	if p.pc != g.udp {
+		l.more = p.pc.Close
+	}
+	return l, nil
+}
+
+// punched is a UDP path that a punch found.
+type punched struct {
+	pc   *net.UDPConn
+	peer netip.AddrPort // the peer's address on it
+	dial bool           // this side opens the tunnel
+	took time.Duration
+	g    *gathered
+}
+
+// release closes pc unless it is the gathered socket, which the session
+// closes.
+func (p *punched) release() {
+	if p.pc != p.g.udp {
+		p.pc.Close()
+	}
+}
+
+// punchUDP punches from the UDP socket to the peer's candidates: its
+// mappings, the ports predicted after them and, behind one public
+// address, its LAN addresses; or by the birthday technique when one side
+// maps each destination to a random port and the other keeps one mapping.
+func (c *Config) punchUDP(ctx context.Context, g *gathered, m *rendezvous.Match, timeout time.Duration) (*punched, error) {
 	// Behind a NAT that allocates ports in sequence, the peer's mapping
 	// toward us is one of the next ports.
 	predicted := udppunch.Predict(m.PeerUDP, []netip.AddrPort{m.Peer}, predictions)
@@ -199,19 +255,26 @@ func (c *Config) udp(ctx context.Context, g *gathered, m *rendezvous.Match) (lin
 	if len(peers) == 0 {
 		return nil, errors.New("the peer offers no UDP address")
 	}
+	cfg := &udppunch.Config{TTL: g.opts.TTL, Timeout: timeout, Logger: c.Logger}
 	self := classify([]netip.AddrPort{g.mapped, g.second}, m.Self)
 	peer := classify(m.PeerUDP, m.Peer)
 	switch {
 	case self == mappingRandom && peer == mappingOne:
-		return c.birthdayHard(ctx, g, peers)
+		return c.birthdayHard(ctx, g, peers, cfg)
 	case self == mappingOne && peer == mappingRandom:
-		return c.birthdayEasy(ctx, g, peers, m.PeerUDP[0].Addr())
+		cfg.Spray = &udppunch.Spray{Addr: m.PeerUDP[0].Addr(), Rate: sprayRate, Count: sprayCount}
+		c.Logger.Debug("punch: birthday, easy side", "spray", cfg.Spray.Addr)
+		r, err := udppunch.Punch(ctx, g.udp, g.opts.Key, peers, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("birthday technique: %w", err)
+		}
+		return &punched{pc: g.udp, peer: r.Peer, took: r.Took, g: g}, nil
 	}
-	t, err := session.PunchUDP(ctx, g.udp, peers, g.opts)
+	r, err := udppunch.Punch(ctx, g.udp, g.opts.Key, peers, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &quicLink{t: t}, nil
+	return &punched{pc: g.udp, peer: r.Peer, dial: r.Initiator, took: r.Took, g: g}, nil
 }
 
 // unique drops repeated addresses, keeping the first of each.

@@ -62,15 +62,22 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 		return nil, err
 	}
 	c.Logger.Debug("punch: relay", "relayed", rc.RelayedAddr(), "peer", peer)
+	path := newPathConn(rc, peer)
+	release = func() error {
+		path.Close()
+		err := rc.Close()
+		pc.Close()
+		return err
+	}
 	cfg := &tunnel.Config{Logger: c.Logger}
 	var tc *tunnel.Conn
 	if m.Leader {
-		tc, err = tunnel.Dial(ctx, rc, peer, g.opts.Key, cfg)
+		tc, err = tunnel.Dial(ctx, path, peer, g.opts.Key, cfg)
 	} else {
 		// The first packet to the peer's relayed address creates the
 		// permission that lets the leader's packets in.
 		rc.WriteTo([]byte{0}, net.UDPAddrFromAddrPort(peer))
-		tc, err = tunnel.Accept(ctx, rc, g.opts.Key, cfg)
+		tc, err = tunnel.Accept(ctx, path, g.opts.Key, cfg)
 	}
 	if err != nil {
 		release()
@@ -85,7 +92,28 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 			return nil, ErrLost
 		}
 	}
-	return &quicLink{t: &session.Tunnel{Conn: tc, Peer: peer, Initiator: m.Leader}, more: release}, nil
+	return &quicLink{t: &session.Tunnel{Conn: tc, Peer: peer, Initiator: m.Leader}, more: release, path: path}, nil
+}
+
+// upgradeTimeout bounds a relayed session's search for a direct path.
+const upgradeTimeout = time.Minute
+
+// upgrade keeps punching the UDP path of a relayed session in the
+// background and, when it gets through, moves the tunnel's traffic to it
+// (see pathConn). It runs until it succeeds, fails or ctx ends.
+func (s *Session) upgrade(ctx context.Context, c *Config, g *gathered, m *rendezvous.Match, path *pathConn) {
+	start := time.Now()
+	p, err := c.punchUDP(ctx, g, m, upgradeTimeout)
+	if err != nil {
+		c.Logger.Debug("punch: no direct path for the relayed session", "err", err)
+		return
+	}
+	if !s.keep(p.release) {
+		p.release()
+		return
+	}
+	path.setDirect(p.pc, p.peer)
+	c.status("moved from the relay to a direct UDP path to %v after %v", p.peer, time.Since(start).Round(time.Millisecond))
 }
 
 // tradeRelayed meets the peer again at the rendezvous server, under the

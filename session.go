@@ -23,8 +23,22 @@ type Session struct {
 	attempts []Attempt
 	closers  []func() error // after mux, in order
 
-	closeOnce sync.Once
-	closeErr  error
+	relayed  *pathConn // a relayed session's packet connection
+	mu       sync.Mutex
+	closed   bool
+	closeErr error
+}
+
+// keep adds f to what Close closes, or reports false when the session is
+// closed already.
+func (s *Session) keep(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.closers = append(s.closers, func() error { f(); return nil })
+	return true
 }
 
 // Open opens a stream to the peer, whose Accept returns it.
@@ -38,17 +52,28 @@ func (s *Session) Done() <-chan struct{} { return s.mux.Done() }
 
 // Close ends the session and every stream.
 func (s *Session) Close() error {
-	s.closeOnce.Do(func() {
-		s.closeErr = s.mux.Close()
-		for _, c := range s.closers {
-			c()
-		}
-	})
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return s.closeErr
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.closeErr = s.mux.Close()
+	for _, c := range s.closers {
+		c()
+	}
 	return s.closeErr
 }
 
-// Path is the path the session uses.
-func (s *Session) Path() Path { return s.path }
+// Path is the path the session uses now: the path that won, or PathUDP
+// once a relayed session has moved to a direct path.
+func (s *Session) Path() Path {
+	if s.relayed != nil && s.relayed.moved() {
+		return PathUDP
+	}
+	return s.path
+}
 
 // Peer is the peer's address on the path: where its packets come from
 // (the relay's address for the peer, on PathRelay).

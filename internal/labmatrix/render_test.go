@@ -44,13 +44,16 @@ func TestDirectPossible(t *testing.T) {
 		{natlab.PortRestricted, natlab.PortRestricted, true},
 		{natlab.SymmetricSeq, natlab.PortRestricted, true},
 		{natlab.Symmetric, natlab.Restricted, true},
-		{natlab.Symmetric, natlab.PortRestricted, false},
-		{natlab.Firewall, natlab.Symmetric, false},
+		{natlab.Symmetric, natlab.PortRestricted, true},
+		{natlab.Firewall, natlab.Symmetric, true},
 		{natlab.SymmetricSeq, natlab.Symmetric, false},
 		{natlab.SymmetricSeq, natlab.SymmetricSeq, false},
 	} {
 		if got := DirectPossible(c.x, c.y); got != c.want {
 			t.Errorf("DirectPossible(%s, %s) = %v, want %v", c.x, c.y, got, c.want)
 		}
+	}
+	if !Birthday(natlab.Firewall, natlab.Symmetric) || Birthday(natlab.Symmetric, natlab.Restricted) || Birthday(natlab.SymmetricSeq, natlab.PortRestricted) {
+		t.Error("Birthday is wrong")
 	}
 }

@@ -83,21 +83,22 @@ func (c *Cell) Median() time.Duration {
 }
 
 // DirectPossible reports whether two hosts behind NATs of types x and y
-// can reach each other without a relay by the techniques punch uses: it
-// cannot when one NAT maps every destination to a new random port and
-// the other filters by port or maps per destination too, nor between two
-// NATs that both map per destination.
+// can reach each other without a relay by the techniques punch uses: all
+// but two NATs that both map each destination to a new port.
 func DirectPossible(x, y natlab.NATType) bool {
-	perDest := func(t natlab.NATType) bool { return t == natlab.Symmetric || t == natlab.SymmetricSeq }
-	filtersPort := func(t natlab.NATType) bool { return t == natlab.PortRestricted || t == natlab.Firewall }
-	switch {
-	case perDest(x) && perDest(y):
-		return false
-	case x == natlab.Symmetric && filtersPort(y), y == natlab.Symmetric && filtersPort(x):
-		return false
-	}
-	return true
+	return !(perDestination(x) && perDestination(y))
 }
+
+// Birthday reports whether the direct path between x and y needs the
+// birthday technique (a random symmetric NAT against one that filters by
+// port), which may take longer than the relay's grace period: such a
+// session may start relayed and move to the direct path when it is found.
+func Birthday(x, y natlab.NATType) bool {
+	filtersPort := func(t natlab.NATType) bool { return t == natlab.PortRestricted || t == natlab.Firewall }
+	return x == natlab.Symmetric && filtersPort(y) || y == natlab.Symmetric && filtersPort(x)
+}
+
+func perDestination(t natlab.NATType) bool { return t == natlab.Symmetric || t == natlab.SymmetricSeq }
 
 func (c *Config) withDefaults() Config {
 	out := *c
