@@ -10,33 +10,6 @@ import (
 	"github.com/punchkit/punch/udppunch"
 )
 
-// mapping is how a peer's NAT maps its UDP socket, as far as its two STUN
-// mappings tell.
-type mapping int
-
-const (
-	mappingUnknown    mapping = iota // fewer than two samples
-	mappingOne                       // one mapping for every destination
-	mappingSequential                // a new port per destination, predictable
-	mappingRandom                    // a new random port per destination
-)
-
-// classify tells a NAT's mapping from the UDP socket's mappings toward
-// the STUN server's two ports (udp) and the host's TCP mapping toward the
-// rendezvous server.
-func classify(udp []netip.AddrPort, tcp netip.AddrPort) mapping {
-	if len(udp) < 2 || !udp[0].IsValid() || !udp[1].IsValid() {
-		return mappingUnknown
-	}
-	switch {
-	case udp[0] == udp[1]:
-		return mappingOne
-	case udppunch.Predict(udp[:2], []netip.AddrPort{tcp}, 1) != nil:
-		return mappingSequential
-	}
-	return mappingRandom
-}
-
 // The birthday technique: the side behind a NAT that maps each
 // destination to a random port (hard) keeps birthdaySockets sockets
 // punching toward the other side (easy, one mapping for all), each with a

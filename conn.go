@@ -3,6 +3,7 @@ package punch
 import (
 	"context"
 	"net"
+	"net/netip"
 )
 
 // Conn is a connection to the peer: one stream of a [Session], which it
@@ -18,6 +19,12 @@ func (c *Conn) Session() *Session { return c.s }
 
 // Path is the path the connection uses.
 func (c *Conn) Path() Path { return c.s.path }
+
+// NATs says how the NATs of the two sides map their sockets.
+func (c *Conn) NATs() NATs { return c.s.nats }
+
+// Peer is the peer's address on the path.
+func (c *Conn) Peer() netip.AddrPort { return c.s.Peer() }
 
 // Close closes the stream and the session.
 func (c *Conn) Close() error {

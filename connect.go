@@ -42,7 +42,8 @@ func Connect(ctx context.Context, key string, cfg *Config) (*Session, error) {
 		return nil, err
 	}
 	s.took = time.Since(start)
-	c.status("connected via %s to %v in %v (%s)", s.path, s.peer, s.took.Round(time.Millisecond), summary(s.attempts))
+	c.status("connected via %s to %v in %v (%s; NATs: this side %s, peer %s)", s.path, s.peer, s.took.Round(time.Millisecond),
+		summary(s.attempts), s.nats.Self, s.nats.Peer)
 	return s, nil
 }
 

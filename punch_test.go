@@ -154,6 +154,9 @@ func TestDialListen(t *testing.T) {
 			t.Logf("dialer: %v; listener: %v", d.Session().Attempts(), l.Session().Attempts())
 			exchange(t, d, l, 1<<20)
 			for _, c := range []*Conn{d, l} {
+				if n := c.NATs(); n != (NATs{MappingNone, MappingNone}) {
+					t.Errorf("NATs on loopback: %+v", n)
+				}
 				won := 0
 				for _, a := range c.Session().Attempts() {
 					if a.Won {

@@ -118,7 +118,7 @@ func race(ctx context.Context, c *Config, g *gathered, m *rendezvous.Match) (*Se
 		g.close()
 		return nil, err
 	}
-	s := &Session{mux: mux, path: win.path, peer: win.l.peer(), leader: m.Leader, attempts: list}
+	s := &Session{mux: mux, path: win.path, peer: win.l.peer(), leader: m.Leader, attempts: list, nats: natsOf(g, m)}
 	s.closers = append(s.closers, win.l.close)
 	if win.path == PathUDP || upgrade {
 		s.closers = append(s.closers, g.udp.Close)
@@ -256,12 +256,11 @@ func (c *Config) punchUDP(ctx context.Context, g *gathered, m *rendezvous.Match,
 		return nil, errors.New("the peer offers no UDP address")
 	}
 	cfg := &udppunch.Config{TTL: g.opts.TTL, Timeout: timeout, Logger: c.Logger}
-	self := classify([]netip.AddrPort{g.mapped, g.second}, m.Self)
-	peer := classify(m.PeerUDP, m.Peer)
+	n := natsOf(g, m)
 	switch {
-	case self == mappingRandom && peer == mappingOne:
+	case n.Self == MappingRandom && n.Peer.oneMapping():
 		return c.birthdayHard(ctx, g, peers, cfg)
-	case self == mappingOne && peer == mappingRandom:
+	case n.Self.oneMapping() && n.Peer == MappingRandom:
 		cfg.Spray = &udppunch.Spray{Addr: m.PeerUDP[0].Addr(), Rate: sprayRate, Count: sprayCount}
 		c.Logger.Debug("punch: birthday, easy side", "spray", cfg.Spray.Addr)
 		r, err := udppunch.Punch(ctx, g.udp, g.opts.Key, peers, cfg)

@@ -21,6 +21,7 @@ type Session struct {
 	leader   bool
 	took     time.Duration
 	attempts []Attempt
+	nats     NATs
 	closers  []func() error // after mux, in order
 
 	relayed  *pathConn // a relayed session's packet connection
@@ -84,6 +85,10 @@ func (s *Session) Leader() bool { return s.leader }
 
 // Took is how long Connect took, from its call to the chosen path.
 func (s *Session) Took() time.Duration { return s.took }
+
+// NATs says how the NATs of the two sides map their sockets, as the punch
+// server saw them.
+func (s *Session) NATs() NATs { return s.nats }
 
 // Attempts says what became of each path tried.
 func (s *Session) Attempts() []Attempt { return append([]Attempt(nil), s.attempts...) }
