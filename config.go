@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -61,7 +62,7 @@ func (c *Config) withDefaults() Config {
 		out.STUNPort = stun.DefaultPort
 	}
 	if len(out.Paths) == 0 {
-		out.Paths = []Path{PathTCP, PathUDP, PathRelay}
+		out.Paths = slices.Clone(Paths)
 	}
 	if out.RelayGrace <= 0 {
 		out.RelayGrace = DefaultRelayGrace

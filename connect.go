@@ -81,12 +81,15 @@ type gathered struct {
 	// port, when the server has one.
 	second netip.AddrPort
 	server netip.AddrPort // the rendezvous server
+	ln     net.Listener   // for the reverse path; nil without it
 }
 
 // info is what a connect client tells its peer in Request.Info.
 type info struct {
 	// UDPLocal are the LAN addresses of its UDP socket.
 	UDPLocal []netip.AddrPort `json:"udp_local,omitempty"`
+	// Listen is the port of its TCP listener for the reverse path.
+	Listen uint16 `json:"listen,omitempty"`
 }
 
 // gather connects to the rendezvous server and, at the same time, learns
@@ -121,6 +124,11 @@ func gather(ctx context.Context, c *Config, key string) (*gathered, error) {
 	}
 	if serr := <-stunErr; err == nil && serr != nil {
 		err = serr
+	}
+	if err == nil && slices.Contains(c.Paths, PathReverse) {
+		// The peer dials this listener if this host turns out to have no
+		// NAT (the reverse path).
+		g.ln, err = net.Listen(network, net.JoinHostPort(g.tcpLocal.Addr().String(), "0"))
 	}
 	if err != nil {
 		g.close()
@@ -159,18 +167,21 @@ func (g *gathered) bindUDP(ctx context.Context, c *Config) error {
 // request is the rendezvous request with this peer's candidates.
 func (g *gathered) request() rendezvous.Request {
 	req := rendezvous.Request{Kind: rendezvous.KindConnect, Local: session.LocalCandidates(g.tcpLocal)}
+	var in info
 	if g.udp != nil {
 		req.UDP = []netip.AddrPort{g.mapped}
 		if g.second.IsValid() {
 			req.UDP = append(req.UDP, g.second)
 		}
 		port := g.udp.LocalAddr().(*net.UDPAddr).Port
-		var in info
 		for _, a := range req.Local {
 			in.UDPLocal = append(in.UDPLocal, netip.AddrPortFrom(a.Addr(), uint16(port)))
 		}
-		req.Info, _ = json.Marshal(in)
 	}
+	if g.ln != nil {
+		in.Listen = uint16(g.ln.Addr().(*net.TCPAddr).Port)
+	}
+	req.Info, _ = json.Marshal(in)
 	return req
 }
 
@@ -178,6 +189,9 @@ func (g *gathered) request() rendezvous.Request {
 func (g *gathered) close() {
 	if g.conn != nil {
 		g.conn.Close()
+	}
+	if g.ln != nil {
+		g.ln.Close()
 	}
 	if g.udp != nil {
 		g.udp.Close()

@@ -11,6 +11,10 @@ type Path string
 
 // The paths punch races.
 const (
+	// PathReverse is a plain TCP connection to the side that has no NAT,
+	// from the other (the reverse connection of seed 004: the side that
+	// can accept has the other dial it), secured as PathTCP.
+	PathReverse Path = "reverse"
 	// PathTCP is TCP simultaneous open (or a plain connection, when one
 	// side can accept), secured with TLS 1.3 and a PAKE.
 	PathTCP Path = "tcp"
@@ -21,7 +25,7 @@ const (
 )
 
 // Paths lists every path, in the order they are shown.
-var Paths = []Path{PathTCP, PathUDP, PathRelay}
+var Paths = []Path{PathReverse, PathTCP, PathUDP, PathRelay}
 
 // ParsePath parses a path name.
 func ParsePath(s string) (Path, error) {

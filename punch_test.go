@@ -136,7 +136,7 @@ func exchange(tb testing.TB, a, b net.Conn, n int) {
 }
 
 func TestDialListen(t *testing.T) {
-	for _, paths := range [][]Path{{PathTCP}, {PathUDP}, {PathRelay}, nil} {
+	for _, paths := range [][]Path{{PathReverse}, {PathTCP}, {PathUDP}, {PathRelay}, nil} {
 		name := "all"
 		if paths != nil {
 			name = string(paths[0])

@@ -107,6 +107,9 @@ func race(ctx context.Context, c *Config, g *gathered, m *rendezvous.Match) (*Se
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNoPath, summary(list))
 	}
+	if g.ln != nil {
+		g.ln.Close()
+	}
 	ql, _ := win.l.(*quicLink)
 	upgrade := ql != nil && ql.path != nil && g.udp != nil && slices.Contains(c.Paths, PathUDP)
 	if win.path != PathUDP && !upgrade && g.udp != nil {
@@ -161,6 +164,8 @@ func summary(list []Attempt) string {
 // run brings one path up.
 func (c *Config) run(ctx context.Context, p Path, g *gathered, m *rendezvous.Match) (link, error) {
 	switch p {
+	case PathReverse:
+		return c.reverse(ctx, g, m)
 	case PathTCP:
 		return c.tcp(ctx, g, m)
 	case PathUDP:

@@ -31,9 +31,12 @@ func newConnectCmd(g *globals) *cobra.Command {
 		Use:   "connect [flags] [KEY]",
 		Short: "Connect to a peer by whichever path works: TCP or UDP punching, or the relay",
 		Long: `connect reaches the peer that runs it with the same KEY by every path at
-once and keeps the first that works: TCP simultaneous open, UDP hole
-punching with a QUIC tunnel, and, when neither has worked after a grace
-period (--relay-grace), the punch server's relay. Both sides meet at the
+once and keeps the first that works: a plain connection to a side that has
+no NAT (reverse), TCP simultaneous open, UDP hole punching with a QUIC
+tunnel (with port prediction and the birthday technique for symmetric
+NATs), and, when none has worked after a grace period (--relay-grace), the
+punch server's relay; a relayed session moves to a direct UDP path when
+one gets through later. Both sides meet at the
 punch server (-T, or $` + serverEnv + `); without KEY, one is generated
 and printed for the other side.
 
@@ -55,7 +58,7 @@ side forwards every connection to local PORT to the peer.`,
 	f := cmd.Flags()
 	o.addFlags(f)
 	f.IntVar(&o.stunPort, "stun-port", stun.DefaultPort, "STUN port on the server's host")
-	f.StringVar(&o.path, "path", "", "use only this path: tcp, udp or relay")
+	f.StringVar(&o.path, "path", "", "use only this path: reverse, tcp, udp or relay")
 	f.DurationVar(&o.relayGrace, "relay-grace", punch.DefaultRelayGrace, "how long direct paths run alone before the relay joins")
 	return cmd
 }

@@ -58,7 +58,7 @@ func Markdown(types []natlab.NATType, cells []Cell) string {
 
 // colours of the heat map by path: green for direct paths, amber for the
 // relay, red for failures; a direct cell gets darker as it gets slower.
-var colours = map[string]string{"tcp": "#2e9d4f", "udp": "#4fb36b", "relay": "#f0a830", "": "#d9534f"}
+var colours = map[string]string{"reverse": "#1f7a3c", "tcp": "#2e9d4f", "udp": "#4fb36b", "relay": "#f0a830", "": "#d9534f"}
 
 // SVG renders the cells as a heat map: rows and columns are NAT types,
 // each cell coloured by the winning path and labelled with it and the
@@ -82,7 +82,7 @@ func SVG(types []natlab.NATType, cells []Cell, title string) []byte {
 			}
 			fill := colours[c.Path()]
 			opacity := 1.0
-			if p := c.Path(); p == "tcp" || p == "udp" {
+			if p := c.Path(); p != "relay" && p != "" {
 				// Faster is lighter: 0.45 at 0 s up to 1 at 1 s and more.
 				opacity = 0.45 + 0.55*min(1, c.Median().Seconds())
 			}
@@ -93,7 +93,7 @@ func SVG(types []natlab.NATType, cells []Cell, title string) []byte {
 	}
 	legend := top + ch*len(types) + 25
 	x := left
-	for _, p := range []string{"tcp", "udp", "relay", ""} {
+	for _, p := range []string{"reverse", "tcp", "udp", "relay", ""} {
 		name := p
 		if p == "" {
 			name = "failed"
