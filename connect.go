@@ -145,16 +145,19 @@ func (g *gathered) bindUDP(ctx context.Context, c *Config) error {
 	}
 	stunAddr := netip.AddrPortFrom(g.server.Addr(), uint16(c.STUNPort))
 	scfg := &stun.Config{Logger: c.Logger}
-	r, err := stun.BindResponse(ctx, pc, stunAddr, scfg)
+	r, r2, err := stun.BindPair(ctx, pc, stunAddr, scfg)
 	if err != nil {
 		pc.Close()
 		return fmt.Errorf("learning the UDP socket's public address from the STUN server %v: %w", stunAddr, err)
 	}
 	g.udp, g.mapped = pc, r.Mapped
 	// An RFC 5780 server has a second port: the mapping toward it tells
-	// the peer whether this NAT allocates ports in sequence, and which
-	// ports come next (udppunch.Predict).
-	if r.Other.IsValid() && r.Other.Port() != stunAddr.Port() {
+	// whether this NAT keeps one mapping for every destination, allocates
+	// ports in sequence (and which come next: udppunch.Predict) or at
+	// random. BindPair asked the usual one in the same round trip.
+	if r2 != nil {
+		g.second = r2.Mapped
+	} else if r.Other.IsValid() && r.Other.Port() != stunAddr.Port() {
 		alt := netip.AddrPortFrom(stunAddr.Addr(), r.Other.Port())
 		if second, err := stun.Bind(ctx, pc, alt, scfg); err == nil {
 			g.second = second

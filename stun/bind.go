@@ -48,6 +48,40 @@ func BindResponse(ctx context.Context, pc net.PacketConn, server netip.AddrPort,
 	return p.resp, nil
 }
 
+// BindPair learns two mappings of pc in one round trip: toward server and
+// toward the next port of server's address, which is the alternate port
+// of a punch server and of most RFC 5780 servers (3478 and 3479). The two
+// requests leave together, the first one first. second is nil unless the
+// answer from server names that port in OTHER-ADDRESS; BindPair then does
+// not wait for the second answer.
+func BindPair(ctx context.Context, pc net.PacketConn, server netip.AddrPort, cfg *Config) (first, second *Response, err error) {
+	c := newProber(pc, cfg)
+	p1, err := c.newProbe("binding", server, ChangeRequest{})
+	if err != nil {
+		return nil, nil, err
+	}
+	next := netip.AddrPortFrom(server.Addr(), server.Port()+1)
+	p2, err := c.newProbe("binding to the next port", next, ChangeRequest{})
+	if err != nil {
+		return nil, nil, err
+	}
+	alternate := func() bool { return p1.resp != nil && p1.resp.Other.Port() == next.Port() }
+	enough := func() bool { return p1.done && (p2.done || !alternate()) }
+	if server.Port() == 65535 {
+		enough = func() bool { return p1.done }
+	}
+	if err := c.roundUntil(ctx, enough, p1, p2); err != nil {
+		return nil, nil, err
+	}
+	if err := c.mustAnswer(p1); err != nil {
+		return nil, nil, err
+	}
+	if alternate() && p2.done && p2.err == nil && p2.resp != nil {
+		second = p2.resp
+	}
+	return p1.resp, second, nil
+}
+
 // mustAnswer turns the outcome of a probe that needs a success response
 // into an error for the user.
 func (c *prober) mustAnswer(p *probe) error {

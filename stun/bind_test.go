@@ -261,3 +261,39 @@ func TestResolveServer(t *testing.T) {
 		}
 	}
 }
+
+// TestBindPair checks that BindPair learns the mappings toward the
+// server's two ports in one round, tells a NAT that keeps one mapping from
+// one that maps per destination, and gives no second mapping when the
+// server names no alternate port.
+func TestBindPair(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		opts     fakeOpts
+		second   bool
+		sameAddr bool
+	}{
+		{"one mapping", fakeOpts{mapping: EndpointIndependentMapping}, true, true},
+		{"per destination", fakeOpts{mapping: AddressAndPortDependentMapping}, true, false},
+		{"no alternate", fakeOpts{mapping: EndpointIndependentMapping, noOther: true}, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			s := newFakeServer(t, pc, c.opts)
+			first, second, err := BindPair(context.Background(), pc, s.addrs[0][0], testConfig(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (second != nil) != c.second {
+				t.Fatalf("second = %+v, want one: %v", second, c.second)
+			}
+			if second != nil && (first.Mapped == second.Mapped) != c.sameAddr {
+				t.Errorf("mappings %v and %v", first.Mapped, second.Mapped)
+			}
+		})
+	}
+}

@@ -74,6 +74,12 @@ func (c *prober) newProbe(name string, to netip.AddrPort, change ChangeRequest) 
 // handed to cfg.Unmatched. It returns an error only when ctx ends or the
 // socket fails; each probe's own outcome is in the probe.
 func (c *prober) round(ctx context.Context, probes ...*probe) error {
+	return c.roundUntil(ctx, nil, probes...)
+}
+
+// roundUntil is round that also ends as soon as enough, if set, reports
+// true.
+func (c *prober) roundUntil(ctx context.Context, enough func() bool, probes ...*probe) error {
 	dl := watch(ctx, c.pc.SetReadDeadline)
 	defer dl.release()
 	end := time.Now().Add(c.cfg.Timeout)
@@ -95,7 +101,7 @@ func (c *prober) round(ctx context.Context, probes ...*probe) error {
 				wake = p.next
 			}
 		}
-		if !pending || !now.Before(end) {
+		if !pending || !now.Before(end) || enough != nil && enough() {
 			return nil
 		}
 		dl.set(wake)
