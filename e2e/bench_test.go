@@ -197,3 +197,28 @@ func BenchmarkUDPThroughput(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRelayThroughput compares punch connect through the relay with
+// punch connect on the direct UDP path (the same QUIC tunnel) between the
+// same hosts, on links limited to 1 Gbit/s and to 100 Mbit/s.
+func BenchmarkRelayThroughput(b *testing.B) {
+	for _, rate := range []string{"1gbit", "100mbit"} {
+		b.Run("rate="+rate, func(b *testing.B) {
+			lab := tcpLab(b, "--rate", rate)
+			size := int64(512 << 20)
+			if rate == "100mbit" {
+				size = 128 << 20
+			}
+			for range b.N {
+				direct, directCPU := transferWith(b, "connect", lab, size, "--path", "udp")
+				relayed, relayCPU := transferWith(b, "connect", lab, size, "--path", "relay")
+				gb := float64(size) / 1e9
+				b.ReportMetric(direct/1e9, "direct-Gbit/s")
+				b.ReportMetric(relayed/1e9, "relay-Gbit/s")
+				b.ReportMetric(relayed/direct, "ratio")
+				b.ReportMetric(directCPU/gb, "direct-cpu-s/GB")
+				b.ReportMetric(relayCPU/gb, "relay-client-cpu-s/GB")
+			}
+		})
+	}
+}
