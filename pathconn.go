@@ -1,6 +1,7 @@
 package punch
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -20,7 +21,8 @@ import (
 // QUIC takes the change of path for a change of round-trip time; the
 // streams of the session carry on. The relay stays up, and packets that
 // still come through it are delivered, so the peer may move a moment
-// later than this side.
+// later than this side. Until the move, ReadFrom reads the relay itself;
+// after it, a reader goroutine per path feeds a queue.
 type pathConn struct {
 	relay net.PacketConn // the relay allocation
 	peer  netip.AddrPort // the peer's relayed address: the only one QUIC sees
@@ -28,7 +30,8 @@ type pathConn struct {
 	done  chan struct{}
 	once  sync.Once
 
-	direct atomic.Pointer[directPath]
+	direct    atomic.Pointer[directPath]
+	relayOnce sync.Once
 
 	mu       sync.Mutex
 	deadline time.Time
@@ -50,17 +53,27 @@ type datagram struct {
 var datagrams = sync.Pool{New: func() any { return make([]byte, 2048) }}
 
 func newPathConn(relay net.PacketConn, peer netip.AddrPort) *pathConn {
-	c := &pathConn{relay: relay, peer: peer, in: make(chan datagram, 256), done: make(chan struct{}), wake: make(chan struct{})}
-	go c.read(relay, func(from netip.AddrPort) bool { return from == peer })
-	return c
+	return &pathConn{relay: relay, peer: peer, in: make(chan datagram, 256), done: make(chan struct{}), wake: make(chan struct{})}
 }
 
 // setDirect moves the traffic to the peer to pc, punched to the peer at
 // peer, and delivers the packets from peer on pc. pathConn reads pc from
-// now on.
+// now on; until then ReadFrom reads the relay itself, and from now on
+// two readers feed it.
 func (c *pathConn) setDirect(pc net.PacketConn, peer netip.AddrPort) {
 	c.direct.Store(&directPath{pc: pc, peer: peer, to: net.UDPAddrFromAddrPort(peer)})
 	go c.read(pc, func(from netip.AddrPort) bool { return from == peer })
+	c.relay.SetReadDeadline(aLongTimeAgo) // wakes a ReadFrom on the relay
+}
+
+// readRelay hands the relay's reads to a reader goroutine, once the
+// traffic has moved; ReadFrom calls it, so that its own read of the relay,
+// which setDirect interrupted, has ended.
+func (c *pathConn) readRelay() {
+	c.relayOnce.Do(func() {
+		c.relay.SetReadDeadline(time.Time{})
+		go c.read(c.relay, func(from netip.AddrPort) bool { return from == c.peer })
+	})
 }
 
 // moved reports whether the traffic goes on a direct path.
@@ -103,6 +116,29 @@ func (c *pathConn) closed() bool {
 }
 
 func (c *pathConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for !c.moved() {
+		c.mu.Lock()
+		deadline := c.deadline
+		c.mu.Unlock()
+		c.relay.SetReadDeadline(deadline)
+		n, from, err := c.relay.ReadFrom(p)
+		switch a, _ := netaddr.AddrPort(from); {
+		case err == nil && a == c.peer:
+			return n, from, nil
+		case err == nil:
+			continue
+		case c.closed():
+			return 0, nil, net.ErrClosed
+		case c.moved():
+			// setDirect interrupted the read: go on with both paths,
+			// below.
+		case errors.Is(err, os.ErrDeadlineExceeded) && !deadline.IsZero() && time.Now().Before(deadline):
+			// The deadline moved meanwhile: read again.
+		default:
+			return n, from, err
+		}
+	}
+	c.readRelay()
 	for {
 		c.mu.Lock()
 		deadline, wake := c.deadline, c.wake
@@ -179,6 +215,9 @@ func (c *pathConn) SetReadDeadline(t time.Time) error {
 	close(c.wake)
 	c.wake = make(chan struct{})
 	c.mu.Unlock()
+	if !c.moved() {
+		c.relay.SetReadDeadline(t)
+	}
 	return nil
 }
 
