@@ -10,9 +10,9 @@ import (
 // TestDemo runs `punch demo`, the README's main job, and checks that every
 // part of it worked: discovery on loopback and behind each lab NAT, a TCP
 // punch through a rejecting NAT, the expected failure against a symmetric
-// one, a QUIC tunnel over punched UDP, and punch connect going direct
-// between two cone NATs and through the relay to a symmetric NAT behind
-// a port-restricted one.
+// one, a QUIC tunnel over punched UDP, and punch connect between cone
+// NATs, against a symmetric NAT, and through the relay between two NATs
+// that map each destination to a new port.
 func TestDemo(t *testing.T) {
 	labtest.Require(t)
 	out := mustPunch(t, "demo")
@@ -27,7 +27,8 @@ func TestDemo(t *testing.T) {
 		`b received "hello via punch connect from a"`,
 		`a received "hello via punch connect from b"`,
 		`c received "hello via punch connect from a"`,
-		"c: connected via relay",
+		`d received "hello via punch connect from c"`,
+		"d: connected via relay",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

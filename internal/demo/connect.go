@@ -22,7 +22,9 @@ const (
 )
 
 // connect runs punch server (STUN, rendezvous, relay) on the lab's server
-// and punch connect between hosts a and b, then a and c.
+// and punch connect between hosts a and b (cone NATs), a and c (the
+// birthday technique against a symmetric NAT), and c and d (two NATs that
+// map each destination to a new port: the relay).
 func connect(ctx context.Context, w io.Writer, l *natlab.Lab, bin string) error {
 	if bin == "" {
 		var err error
@@ -40,7 +42,7 @@ func connect(ctx context.Context, w io.Writer, l *natlab.Lab, bin string) error 
 	if err := server.WaitTCP("198.51.100.2:"+connectRendezvousPort, 10*time.Second); err != nil {
 		return err
 	}
-	for _, pair := range [][2]string{{"a", "b"}, {"a", "c"}} {
+	for _, pair := range [][2]string{{"a", "b"}, {"a", "c"}, {"c", "d"}} {
 		connectPair(ctx, w, l, bin, pair)
 	}
 	return nil

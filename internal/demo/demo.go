@@ -110,6 +110,7 @@ func lab(ctx context.Context, w io.Writer, c Config) error {
 			{Name: "natA", NAT: c.Types[0], Input: natlab.Reject, Link: delay},
 			{Name: "natB", NAT: c.Types[1], Link: delay},
 			{Name: "natC", NAT: natlab.Symmetric, Link: delay},
+			{Name: "natD", NAT: natlab.SymmetricSeq, Link: delay},
 		},
 		ServerLink: delay,
 	}, c.Logger)
@@ -118,7 +119,7 @@ func lab(ctx context.Context, w io.Writer, c Config) error {
 	}
 	defer l.Close()
 	server, _ := l.Node("server")
-	fmt.Fprintf(w, "   lab %s: server %s and %s; hosts a, b and c behind natA (%s, rejects unsolicited packets), natB (%s) and natC (symmetric)\n",
+	fmt.Fprintf(w, "   lab %s: server %s and %s; hosts a, b, c and d behind natA (%s, rejects unsolicited packets), natB (%s), natC (symmetric) and natD (symmetric, sequential ports)\n",
 		l.Config.Name, server.Addrs[0], server.Addrs[1], c.Types[0], c.Types[1])
 	var socks *stunserver.Sockets
 	if err := server.Do(func() (err error) {
@@ -131,7 +132,7 @@ func lab(ctx context.Context, w io.Writer, c Config) error {
 	}
 	stop := serve(ctx, socks, c.Logger)
 	defer stop()
-	for _, name := range []string{"a", "b", "c"} {
+	for _, name := range []string{"a", "b", "c", "d"} {
 		host, _ := l.Node(name)
 		var pc net.PacketConn
 		if err := host.Do(func() (err error) { pc, err = net.ListenPacket("udp4", host.Addr(true).String()+":0"); return err }); err != nil {
