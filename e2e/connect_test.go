@@ -59,6 +59,13 @@ func TestConnectMatrix(t *testing.T) {
 	runMatrix(t, "punch connect, 20 ms links", natlab.NATTypes)
 }
 
+// TestConnectMatrixIPv6 runs the matrix over IPv6 (the lab translates
+// IPv6 like IPv4: NAT66), for one NAT type of each kind of mapping.
+func TestConnectMatrixIPv6(t *testing.T) {
+	types := []natlab.NATType{natlab.None, natlab.PortRestricted, natlab.SymmetricSeq, natlab.Symmetric}
+	runMatrix(t, "punch connect over IPv6, 20 ms links", types, "-6")
+}
+
 // TestConnectUnsolicited repeats the matrix, without the random
 // symmetric NAT, behind NAT routers that reject and that accept
 // unsolicited packets.
