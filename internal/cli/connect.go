@@ -81,7 +81,7 @@ func (o *connectOptions) config(args []string) (*punch.Config, string, error) {
 	if o.path != "" {
 		p, err := punch.ParsePath(o.path)
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("--path %q: want one of %q", o.path, punch.Paths)
 		}
 		c.Paths = []punch.Path{p}
 	}

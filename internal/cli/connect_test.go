@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestConnectBadInput checks that punch connect refuses bad flags and
+// arguments as usage errors (exit 2) that name the problem, before it
+// touches the network.
+func TestConnectBadInput(t *testing.T) {
+	t.Setenv(serverEnv, "")
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error message
+	}{
+		{"no-server", []string{"key-1"}, "no punch server"},
+		{"bad-path", []string{"-T", "127.0.0.1", "--path", "carrier-pigeon", "key-1"}, "--path"},
+		{"send-and-receive", []string{"-T", "127.0.0.1", "-s", "-r", "key-1"}, "-s and -r"},
+		{"connect-and-listen", []string{"-T", "127.0.0.1", "-c", "22", "-l", "2222", "key-1"}, "-c and -l"},
+		{"bad-grace", []string{"-T", "127.0.0.1", "--relay-grace", "0s", "key-1"}, "--relay-grace"},
+		{"bad-stun-port", []string{"-T", "127.0.0.1", "--stun-port", "70000", "key-1"}, "--stun-port"},
+		{"two-keys", []string{"-T", "127.0.0.1", "--key", "key-1", "key-2"}, "twice"},
+		{"too-many", []string{"-T", "127.0.0.1", "key-1", "key-2"}, "too many arguments"},
+		{"bad-key", []string{"-T", "127.0.0.1", "bad\x01key"}, "control character"},
+		{"bad-bind", []string{"-T", "127.0.0.1", "-H", "nope", "key-1"}, "-H"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			cmd := New()
+			cmd.SetArgs(append([]string{"connect"}, tt.args...))
+			cmd.SetIn(strings.NewReader(""))
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(new(bytes.Buffer))
+			err := cmd.ExecuteContext(ctx)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if code := Report(io.Discard, err); code != 2 {
+				t.Errorf("exit code %d for %v, want 2", code, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+}
