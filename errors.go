@@ -9,8 +9,6 @@ var (
 	ErrNoPath = errors.New("punch: no path to the peer")
 	// ErrLost reports a path that came up after another had won.
 	ErrLost = errors.New("another path won")
-	// ErrNotTried reports a path that the race ended before.
-	ErrNotTried = errors.New("not tried")
 	// ErrNoRelay reports that the server grants no relay.
 	ErrNoRelay = errors.New("the server offers no relay")
 )

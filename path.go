@@ -41,7 +41,7 @@ type Attempt struct {
 	// Won is true for the path the session uses.
 	Won bool
 	// Err says why the path failed or was not used: ErrLost when another
-	// path won first, ErrNotTried when the race ended before it started.
+	// path won first.
 	Err error
 	// Took is how long the path took to come up (or to fail), from the
 	// start of the race.

@@ -145,11 +145,7 @@ func loser(attempts map[Path]Attempt, o outcome) {
 	} else if errors.Is(err, context.Canceled) {
 		err = ErrLost
 	}
-	a := Attempt{Path: o.path, Err: err, Took: o.took}
-	if errors.Is(err, ErrNotTried) {
-		a.Took = 0
-	}
-	attempts[o.path] = a
+	attempts[o.path] = Attempt{Path: o.path, Err: err, Took: o.took}
 }
 
 // summary describes the attempts on one line.
