@@ -11,8 +11,9 @@ import (
 )
 
 // BenchmarkQUIC measures one stream of punch's QUIC tunnel on loopback,
-// directly between two sockets and through the relay (each side relayed),
-// in the same run: the ratio is the relay's cost. Relay, clients and
+// directly between two sockets, through the relay with each side relayed,
+// and with one side relayed, in the same run: the ratios are the relay's
+// cost. Relay, clients and
 // tunnels share this process's CPU.
 func BenchmarkQUIC(b *testing.B) {
 	ip := families[0].ip
@@ -25,6 +26,14 @@ func BenchmarkQUIC(b *testing.B) {
 		s := newTestServer(b, "udp4", ip, nil)
 		ra, rb := relayedPair(b, s)
 		a, c := tunnelOver(b, ra, rb, rb.RelayedAddr())
+		benchStream(b, a, c)
+	})
+	b.Run("relay-to-plain", func(b *testing.B) {
+		s := newTestServer(b, "udp4", ip, nil)
+		ra := allocate(b, s, s.Issuer().Issue("a"))
+		pb := listenUDP(b, "udp4", ip)
+		permit(b, ra, addrOf(pb))
+		a, c := tunnelOver(b, ra, pb, addrOf(pb))
 		benchStream(b, a, c)
 	})
 }
