@@ -69,7 +69,7 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 		pc.Close()
 		return err
 	}
-	cfg := &tunnel.Config{Logger: c.Logger}
+	cfg := &tunnel.Config{Logger: c.Logger, PacketSize: relayPacketSize}
 	var tc *tunnel.Conn
 	if m.Leader {
 		tc, err = tunnel.Dial(ctx, path, peer, g.opts.Key, cfg)
@@ -94,6 +94,13 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 	}
 	return &quicLink{t: &session.Tunnel{Conn: tc, Peer: peer, Initiator: m.Leader}, more: release, path: path}, nil
 }
+
+// relayPacketSize is the size of the QUIC packets of a relayed tunnel,
+// whose packet connection cannot discover the path MTU: with TURN's
+// ChannelData header (4 bytes), UDP and IPv6 it is 1402 bytes on the
+// wire, which passes the 1500-byte MTU of most paths, PPPoE's 1492 and
+// most tunnels'.
+const relayPacketSize = 1350
 
 // upgradeTimeout bounds a relayed session's search for a direct path.
 const upgradeTimeout = time.Minute

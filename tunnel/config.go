@@ -64,6 +64,13 @@ type Config struct {
 	// quic-go.
 	SocketBuffer int
 
+	// PacketSize is the size of the QUIC packets from the start, for
+	// packet connections on which quic-go cannot discover the path MTU
+	// (it needs a *net.UDPConn that can set the don't-fragment bit), such
+	// as a relay allocation: there it would stay at 1280 bytes. At least
+	// 1200. Default: quic-go's (1280 bytes, then path MTU discovery).
+	PacketSize int
+
 	// Logger receives debug records of tunnels set up and failed, and a
 	// warning when the socket buffers cannot be raised. Default: no
 	// logging.
@@ -133,5 +140,6 @@ func (c *Config) quicConfig() *quic.Config {
 		MaxIncomingStreams:    int64(c.MaxStreams) + 1,
 		MaxIncomingUniStreams: -1,
 		EnableDatagrams:       false,
+		InitialPacketSize:     uint16(min(max(c.PacketSize, 0), 65535)),
 	}
 }
