@@ -107,6 +107,13 @@ func race(ctx context.Context, c *Config, g *gathered, m *rendezvous.Match) (*Se
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNoPath, summary(list))
 	}
+	return c.session(ctx, g, m, win, list)
+}
+
+// session makes the session over the winning link, closes what the other
+// paths left open, and starts a relayed session's search for a direct
+// path.
+func (c *Config) session(ctx context.Context, g *gathered, m *rendezvous.Match, win outcome, list []Attempt) (*Session, error) {
 	if g.ln != nil {
 		g.ln.Close()
 	}
