@@ -231,16 +231,22 @@ func exchangeHello(rw io.ReadWriter, role byte, buf []byte) error {
 		_, err := rw.Write(appendFrame(make([]byte, 0, frameHeaderLen+msgLen[msgHello]), hello(role)))
 		werr <- err
 	}()
-	f, err := readFrame(rw, buf)
+	err := readHello(rw, role, buf)
+	if werr := <-werr; err == nil && werr != nil {
+		return fmt.Errorf("sending HELLO: %w", werr)
+	}
+	return err
+}
+
+// readHello reads the peer's HELLO and checks it against this side's
+// role.
+func readHello(r io.Reader, role byte, buf []byte) error {
+	f, err := readFrame(r, buf)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return fmt.Errorf("reading HELLO: the peer closed the connection: %w", err)
 		}
 		return fmt.Errorf("reading HELLO: %w", err)
 	}
-	err = checkHello(f, role)
-	if werr := <-werr; err == nil && werr != nil {
-		return fmt.Errorf("sending HELLO: %w", werr)
-	}
-	return err
+	return checkHello(f, role)
 }

@@ -18,7 +18,9 @@
 // connection); exactly one side is the initiator ([Config.Initiator]):
 //
 //  1. Both sides send a tiny HELLO (version, role) in the clear, so that a
-//     role or version mismatch fails at once instead of hanging.
+//     role or version mismatch fails at once instead of hanging. Over TCP
+//     the initiator does not wait for the responder's HELLO before it
+//     starts TLS, which saves half a round trip.
 //  2. TLS 1.3, the initiator as client ([TLSConfig]): ephemeral ECDHE key
 //     exchange (X25519 or the hybrid X25519MLKEM768 the standard library
 //     prefers) and AEAD records. The responder's certificate is a fresh

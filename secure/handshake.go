@@ -84,20 +84,39 @@ func steps(conn net.Conn, key string, initiator bool) (*tls.Conn, error) {
 	if initiator {
 		role = roleInitiator
 	}
-	if err := exchangeHello(conn, role, make([]byte, 16)); err != nil {
-		return nil, err
-	}
 	cfg, err := TLSConfig(initiator)
 	if err != nil {
 		return nil, err
 	}
 	var tc *tls.Conn
-	if initiator {
+	var hc *helloConn
+	_, buffered := conn.(*net.TCPConn)
+	switch {
+	case initiator && buffered:
+		// Over TCP, whose send buffer takes both at once, HELLO and the
+		// ClientHello leave together: the responder reads HELLO before
+		// TLS, and TLS's first read here takes the responder's HELLO
+		// first. Half a round trip less than waiting for it.
+		if _, err := conn.Write(appendFrame(nil, hello(role))); err != nil {
+			return nil, fmt.Errorf("sending HELLO: %w", err)
+		}
+		hc = &helloConn{Conn: conn, role: role}
+		tc = tls.Client(hc, cfg)
+	case initiator:
+		if err := exchangeHello(conn, role, make([]byte, 16)); err != nil {
+			return nil, err
+		}
 		tc = tls.Client(conn, cfg)
-	} else {
+	default:
+		if err := exchangeHello(conn, role, make([]byte, 16)); err != nil {
+			return nil, err
+		}
 		tc = tls.Server(conn, cfg)
 	}
 	if err := tc.Handshake(); err != nil {
+		if hc != nil && hc.err != nil {
+			return nil, hc.err
+		}
 		var rh tls.RecordHeaderError
 		if errors.As(err, &rh) {
 			return nil, fmt.Errorf("TLS: %w: %w", ErrProtocol, err)
@@ -112,6 +131,25 @@ func steps(conn net.Conn, key string, initiator bool) (*tls.Conn, error) {
 		return nil, fmt.Errorf("key confirmation: %w", err)
 	}
 	return tc, nil
+}
+
+// helloConn reads and checks the peer's HELLO before anything else is
+// read from Conn.
+type helloConn struct {
+	net.Conn
+	role byte
+	read bool
+	err  error // what was wrong with the HELLO
+}
+
+func (c *helloConn) Read(b []byte) (int, error) {
+	if !c.read {
+		c.read = true
+		if c.err = readHello(c.Conn, c.role, make([]byte, 16)); c.err != nil {
+			return 0, c.err
+		}
+	}
+	return c.Conn.Read(b)
 }
 
 // roleName names a role in errors and logs.

@@ -23,7 +23,9 @@ import (
 //	ABORT    0x05 | reason (0x01: key confirmation failed)         2 bytes
 //
 // Flow of [Handshake] on the caller's stream (I: initiator, R: responder;
-// the two HELLOs are sent at once, without waiting for each other):
+// the two HELLOs are sent at once, without waiting for each other, and
+// over TCP the initiator's ClientHello follows its HELLO at once, before
+// R's HELLO has arrived; R reads HELLO(I) before TLS):
 //
 //	I -> R  HELLO(I)            in the clear
 //	R -> I  HELLO(R)            in the clear
