@@ -13,7 +13,6 @@ import (
 
 	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/session"
-	"github.com/punchkit/punch/tcppunch"
 	"github.com/punchkit/punch/tunnel"
 	"github.com/punchkit/punch/udppunch"
 )
@@ -183,19 +182,8 @@ func (c *Config) run(ctx context.Context, p Path, g *gathered, m *rendezvous.Mat
 	return nil, fmt.Errorf("%w: unknown path %q", ErrConfig, p)
 }
 
-// sameNAT reports whether the peer is behind the same public address.
-func sameNAT(m *rendezvous.Match) bool { return m.Peer.Addr() == m.Self.Addr() }
-
 func (c *Config) tcp(ctx context.Context, g *gathered, m *rendezvous.Match) (link, error) {
-	peers := []netip.AddrPort{m.Peer}
-	if sameNAT(m) {
-		peers = append(append([]netip.AddrPort{}, m.PeerLocal...), m.Peer)
-	}
-	role := tcppunch.Follower
-	if m.Leader {
-		role = tcppunch.Leader
-	}
-	s, err := session.PunchTCP(ctx, g.tcpLocal, peers, role, m.Leader, g.opts)
+	s, err := session.PunchMatch(ctx, g.tcpLocal, m, g.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -208,18 +196,13 @@ func (c *Config) udp(ctx context.Context, g *gathered, m *rendezvous.Match) (lin
 	if err != nil {
 		return nil, err
 	}
-	cfg := &tunnel.Config{Logger: c.Logger}
-	var t *tunnel.Conn
-	if p.dial {
-		t, err = tunnel.Dial(ctx, p.pc, p.peer, g.opts.Key, cfg)
-	} else {
-		t, err = tunnel.Accept(ctx, p.pc, g.opts.Key, cfg)
-	}
+	t, err := session.OpenTunnel(ctx, p.pc, p.peer, p.dial, g.opts.Key, &tunnel.Config{Logger: c.Logger})
 	if err != nil {
 		p.release()
 		return nil, err
 	}
-	l := &quicLink{t: &session.Tunnel{Conn: t, Peer: t.RemoteAddr(), Initiator: p.dial, Punched: p.took}}
+	t.Punched = p.took
+	l := &quicLink{t: t}
 	if p.pc != g.udp {
 		l.more = p.pc.Close
 	}
@@ -253,7 +236,7 @@ func (c *Config) punchUDP(ctx context.Context, g *gathered, m *rendezvous.Match,
 	predicted := udppunch.Predict(m.PeerUDP, []netip.AddrPort{m.Peer}, predictions)
 	c.Logger.Debug("punch: UDP candidates", "peer", m.PeerUDP, "predicted", predicted)
 	peers := append(slices.Clone(m.PeerUDP), predicted...)
-	if sameNAT(m) {
+	if m.Peer.Addr() == m.Self.Addr() { // behind the same NAT
 		var in info
 		if json.Unmarshal(m.PeerInfo, &in) == nil {
 			peers = append(peers, in.UDPLocal...)

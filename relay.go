@@ -69,16 +69,12 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 		pc.Close()
 		return err
 	}
-	cfg := &tunnel.Config{Logger: c.Logger, PacketSize: relayPacketSize}
-	var tc *tunnel.Conn
-	if m.Leader {
-		tc, err = tunnel.Dial(ctx, path, peer, g.opts.Key, cfg)
-	} else {
+	if !m.Leader {
 		// The first packet to the peer's relayed address creates the
 		// permission that lets the leader's packets in.
 		rc.WriteTo([]byte{0}, net.UDPAddrFromAddrPort(peer))
-		tc, err = tunnel.Accept(ctx, path, g.opts.Key, cfg)
 	}
+	t, err := session.OpenTunnel(ctx, path, peer, m.Leader, g.opts.Key, &tunnel.Config{Logger: c.Logger, PacketSize: relayPacketSize})
 	if err != nil {
 		release()
 		return nil, err
@@ -87,12 +83,12 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 	// paths have had their grace period.
 	if m.Leader {
 		if err := sleep(ctx, grace-time.Since(start)); err != nil {
-			tc.Close()
+			t.Close()
 			release()
 			return nil, ErrLost
 		}
 	}
-	return &quicLink{t: &session.Tunnel{Conn: tc, Peer: peer, Initiator: m.Leader}, more: release, path: path}, nil
+	return &quicLink{t: t, more: release, path: path}, nil
 }
 
 // relayPacketSize is the size of the QUIC packets of a relayed tunnel,

@@ -95,9 +95,15 @@ func TCP(ctx context.Context, server string, o Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	return PunchMatch(ctx, local, m, o)
+}
+
+// PunchMatch punches from local to the peer a rendezvous meeting named,
+// in the role it gave, and secures the connection (see PunchTCP). Behind
+// the same NAT it tries the peer's LAN addresses first.
+func PunchMatch(ctx context.Context, local netip.AddrPort, m *rendezvous.Match, o Options) (*Session, error) {
 	peers := []netip.AddrPort{m.Peer}
 	if m.Peer.Addr() == m.Self.Addr() {
-		// Behind the same NAT: try the peer's LAN addresses first.
 		peers = append(append([]netip.AddrPort{}, m.PeerLocal...), m.Peer)
 	}
 	role := tcppunch.Follower

@@ -123,16 +123,29 @@ func PunchUDP(ctx context.Context, pc *net.UDPConn, peers []netip.AddrPort, o Op
 		pc.Close()
 		return nil, err
 	}
-	cfg := &tunnel.Config{Logger: o.Logger}
-	var tc *tunnel.Conn
-	if r.Initiator {
-		tc, err = tunnel.Dial(ctx, pc, r.Peer, o.Key, cfg)
-	} else {
-		tc, err = tunnel.Accept(ctx, pc, o.Key, cfg)
-	}
+	t, err := OpenTunnel(ctx, pc, r.Peer, r.Initiator, o.Key, &tunnel.Config{Logger: o.Logger})
 	if err != nil {
 		pc.Close()
 		return nil, err
 	}
-	return &Tunnel{Conn: tc, Peer: r.Peer, Initiator: r.Initiator, Punched: r.Took}, nil
+	t.Punched = r.Took
+	return t, nil
+}
+
+// OpenTunnel opens the QUIC tunnel on pc, punched to peer: this side
+// dials if dial is set, else it accepts (exactly one side must dial). The
+// tunnel's Peer is where the peer's packets come from. On error pc stays
+// open.
+func OpenTunnel(ctx context.Context, pc net.PacketConn, peer netip.AddrPort, dial bool, key string, cfg *tunnel.Config) (*Tunnel, error) {
+	var tc *tunnel.Conn
+	var err error
+	if dial {
+		tc, err = tunnel.Dial(ctx, pc, peer, key, cfg)
+	} else {
+		tc, err = tunnel.Accept(ctx, pc, key, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Tunnel{Conn: tc, Peer: tc.RemoteAddr(), Initiator: dial}, nil
 }
