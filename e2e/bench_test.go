@@ -21,15 +21,9 @@ import (
 //
 // (each iteration is a whole experiment; they need root).
 
-// transfer sends size bytes from host a to host b with `punch tcp -s/-r`
-// (extra flags added to both) and returns the receiver's throughput in
-// bit/s and the CPU both punch processes used, in seconds.
-func transfer(b *testing.B, lab *natlab.Lab, size int64, extra ...string) (float64, float64) {
-	b.Helper()
-	return transferWith(b, "tcp", lab, size, extra...)
-}
-
-// transferWith is transfer with `punch SUB`.
+// transferWith sends size bytes from host a to host b with `punch SUB
+// -s/-r` (extra flags added to both) and returns the receiver's throughput
+// in bit/s and the CPU both punch processes used, in seconds.
 func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra ...string) (float64, float64) {
 	b.Helper()
 	key := fmt.Sprintf("bench-%d", time.Now().UnixNano())
@@ -83,6 +77,28 @@ func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra .
 	return float64(n) * 8 / elapsed.Seconds(), cpu(rx) + cpu(tx)
 }
 
+// way is one way to move the data: `punch SUB ARGS...`, reported as name.
+type way struct {
+	name, sub string
+	args      []string
+}
+
+// sideBySide moves size bytes by base and then by test on the same lab,
+// each b.N times, and reports both throughputs, their ratio (test to
+// base) and the CPU the two punch processes used per GB.
+func sideBySide(b *testing.B, lab *natlab.Lab, size int64, base, test way) {
+	gb := float64(size) / 1e9
+	for range b.N {
+		baseRate, baseCPU := transferWith(b, base.sub, lab, size, base.args...)
+		testRate, testCPU := transferWith(b, test.sub, lab, size, test.args...)
+		b.ReportMetric(baseRate/1e9, base.name+"-Gbit/s")
+		b.ReportMetric(testRate/1e9, test.name+"-Gbit/s")
+		b.ReportMetric(testRate/baseRate, "ratio")
+		b.ReportMetric(baseCPU/gb, base.name+"-cpu-s/GB")
+		b.ReportMetric(testCPU/gb, test.name+"-cpu-s/GB")
+	}
+}
+
 // BenchmarkTCPThroughput compares a punched, encrypted connection with the
 // same punched path unencrypted (--plain), on links limited to 1 Gbit/s
 // and on unlimited links.
@@ -91,16 +107,7 @@ func BenchmarkTCPThroughput(b *testing.B) {
 		b.Run("rate="+rate, func(b *testing.B) {
 			lab := tcpLab(b, "--rate", rate)
 			const size = 1 << 30
-			for range b.N {
-				plain, plainCPU := transfer(b, lab, size, "--plain")
-				enc, encCPU := transfer(b, lab, size)
-				gb := float64(size) / 1e9
-				b.ReportMetric(plain/1e9, "plain-Gbit/s")
-				b.ReportMetric(enc/1e9, "encrypted-Gbit/s")
-				b.ReportMetric(enc/plain, "ratio")
-				b.ReportMetric(plainCPU/gb, "plain-cpu-s/GB")
-				b.ReportMetric(encCPU/gb, "encrypted-cpu-s/GB")
-			}
+			sideBySide(b, lab, size, way{"plain", "tcp", []string{"--plain"}}, way{"encrypted", "tcp", nil})
 		})
 	}
 }
@@ -184,16 +191,7 @@ func BenchmarkUDPThroughput(b *testing.B) {
 			case slices.Contains(links, "100mbit"):
 				size = 128 << 20
 			}
-			for range b.N {
-				tcp, tcpCPU := transferWith(b, "tcp", lab, size, "--plain")
-				udp, udpCPU := transferWith(b, "udp", lab, size)
-				gb := float64(size) / 1e9
-				b.ReportMetric(tcp/1e9, "tcp-Gbit/s")
-				b.ReportMetric(udp/1e9, "quic-Gbit/s")
-				b.ReportMetric(udp/tcp, "ratio")
-				b.ReportMetric(tcpCPU/gb, "tcp-cpu-s/GB")
-				b.ReportMetric(udpCPU/gb, "quic-cpu-s/GB")
-			}
+			sideBySide(b, lab, size, way{"tcp", "tcp", []string{"--plain"}}, way{"quic", "udp", nil})
 		})
 	}
 }
@@ -209,16 +207,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 			if rate == "100mbit" {
 				size = 128 << 20
 			}
-			for range b.N {
-				direct, directCPU := transferWith(b, "connect", lab, size, "--path", "udp")
-				relayed, relayCPU := transferWith(b, "connect", lab, size, "--path", "relay")
-				gb := float64(size) / 1e9
-				b.ReportMetric(direct/1e9, "direct-Gbit/s")
-				b.ReportMetric(relayed/1e9, "relay-Gbit/s")
-				b.ReportMetric(relayed/direct, "ratio")
-				b.ReportMetric(directCPU/gb, "direct-cpu-s/GB")
-				b.ReportMetric(relayCPU/gb, "relay-client-cpu-s/GB")
-			}
+			sideBySide(b, lab, size, way{"direct", "connect", []string{"--path", "udp"}}, way{"relay", "connect", []string{"--path", "relay"}})
 		})
 	}
 }

@@ -6,33 +6,15 @@ import (
 	"crypto/sha256"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/punchkit/punch/internal/testkit"
 	"github.com/punchkit/punch/natlab/labtest"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls the buffers until each contains want, or fails after d.
-func waitFor(t *testing.T, d time.Duration, want string, bufs ...*syncBuffer) {
+func waitFor(t *testing.T, d time.Duration, want string, bufs ...*testkit.SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -75,7 +57,7 @@ func TestConnectUpgrade(t *testing.T) {
 
 	key := "upgrade-" + labtest.Name()
 	data := randomBytes(6 << 20)
-	var stderrA, stderrB syncBuffer
+	var stderrA, stderrB testkit.SyncBuffer
 	var received bytes.Buffer
 	tx := exec.Command(punchBin, "lab", "exec", lab.Config.Name, "a", "--", punchBin, "connect", "-s", "-T", "198.51.100.2", key)
 	rx := exec.Command(punchBin, "lab", "exec", lab.Config.Name, "b", "--", punchBin, "connect", "-r", "-T", "198.51.100.2", key)

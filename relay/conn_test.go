@@ -9,6 +9,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // TestExchange passes datagrams both ways, small and large, between a
@@ -17,7 +19,7 @@ import (
 func TestExchange(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			s := newTestServer(t, f.network, f.ip, nil)
 			iss := s.Issuer()
 			a := allocate(t, s, iss.Issue("a"))
@@ -101,7 +103,7 @@ func TestPeerAllowed(t *testing.T) {
 // a passed deadline fails every read until it is moved, a deadline set
 // while a read blocks wakes it, and the zero time clears it.
 func TestReadDeadline(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t, "udp4", families[0].ip, nil)
 	a := allocate(t, s, s.Issuer().Issue("a"))
 	buf := make([]byte, 1500)
@@ -152,7 +154,7 @@ func TestReadDeadline(t *testing.T) {
 // once, that the Conn then fails with net.ErrClosed, that a blocked read
 // wakes, and that the socket is the caller's again, without a deadline.
 func TestClose(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t, "udp4", families[0].ip, nil)
 	pc := listenUDP(t, "udp4", families[0].ip)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -205,7 +207,7 @@ func TestClose(t *testing.T) {
 // TestSocketFails checks that closing the socket under a Conn ends it:
 // blocked reads return net.ErrClosed.
 func TestSocketFails(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t, "udp4", families[0].ip, nil)
 	a := allocate(t, s, s.Issuer().Issue("a"))
 	readErr := make(chan error, 1)

@@ -5,12 +5,11 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"runtime/debug"
 	"testing"
 	"time"
 
-	"github.com/punchkit/punch/internal/leakcheck"
 	"github.com/punchkit/punch/internal/netaddr"
+	"github.com/punchkit/punch/internal/testkit"
 )
 
 // families are the address families the loopback tests run over.
@@ -23,29 +22,8 @@ var families = []struct {
 	{"ipv6", "udp6", netip.IPv6Loopback()},
 }
 
-// raceEnabled reports a binary built with -race, which runs the data
-// paths several times slower: tests move less data then.
-var raceEnabled = func() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" && s.Value == "true" {
-			return true
-		}
-	}
-	return false
-}()
-
-// size returns n, or a sixteenth of it (at least 256 KiB) under -race or
-// -short.
-func size(n int) int {
-	if raceEnabled || testing.Short() {
-		return max(n/16, 256<<10)
-	}
-	return n
-}
+// size returns n bytes of test data, scaled down under -race or -short.
+func size(n int) int { return testkit.Size(n, 256<<10) }
 
 // listenUDP opens a UDP socket on ip, closed at cleanup; it skips the
 // test where the family has no loopback.
@@ -148,9 +126,6 @@ func exchange(tb testing.TB, a net.PacketConn, b net.PacketConn, toB, fromA neti
 		}
 	}
 }
-
-// checkLeaks fails the test if its goroutines outlive it.
-func checkLeaks(tb testing.TB) { tb.Helper(); leakcheck.Check(tb) }
 
 // permit makes c's relay accept datagrams from peer's IP (a TURN
 // permission), by sending peer an empty datagram: WriteTo returns once

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchkit/punch/internal/leakcheck"
 	"github.com/punchkit/punch/tunnel"
 )
 
@@ -100,14 +101,14 @@ func TestQUIC(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			s := newTestServer(t, f.network, f.ip, nil)
 			t.Run("relay-to-relay", func(t *testing.T) {
-				checkLeaks(t)
+				leakcheck.Check(t)
 				ra, rb := relayedPair(t, s)
 				a, b := tunnelOver(t, ra, rb, rb.RelayedAddr())
 				transfer(t, a, b, data)
 				transfer(t, b, a, data[:len(data)/8])
 			})
 			t.Run("relay-to-plain", func(t *testing.T) {
-				checkLeaks(t)
+				leakcheck.Check(t)
 				ra := allocate(t, s, s.Issuer().Issue("a"))
 				pb := listenUDP(t, f.network, f.ip)
 				permit(t, ra, addrOf(pb))

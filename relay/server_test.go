@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // TestRefused checks that forged, expired, foreign and malformed
 // credentials are refused with ErrBadCredentials, and that nothing is
 // allocated for them.
 func TestRefused(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t, "udp4", families[0].ip, nil)
 	iss := s.Issuer()
 	good := iss.Issue("x")
@@ -119,7 +121,7 @@ func roundTrip(tb testing.TB, pc net.PacketConn, server netip.AddrPort, req *stu
 // total cap (error 508, ErrAllocationRefused), and that closing an
 // allocation frees its place.
 func TestQuota(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	s := newTestServer(t, "udp4", families[0].ip, &ServerConfig{MaxAllocations: 6, AllowPrivatePeers: true})
 	cred := s.Issuer().Issue("x")
 	var conns []*Conn
@@ -186,7 +188,7 @@ func TestBadServerConfig(t *testing.T) {
 // TestNoAnswer checks that Allocate towards a silent address fails with
 // ErrNoAnswer after the timeout, and with ctx's error when ctx ends first.
 func TestNoAnswer(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	silent := listenUDP(t, "udp4", families[0].ip)
 	pc := listenUDP(t, "udp4", families[0].ip)
 	_, err := Allocate(context.Background(), pc, addrOf(silent), Credentials{}, &ClientConfig{Timeout: 300 * time.Millisecond})

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -162,21 +161,4 @@ func get(tb testing.TB, ch <-chan result) result {
 		tb.Fatal("client did not return")
 		return result{}
 	}
-}
-
-// checkGoroutines fails tb if goroutines started during the test outlive
-// it (after its cleanups).
-func checkGoroutines(tb testing.TB) {
-	tb.Helper()
-	before := runtime.NumGoroutine()
-	tb.Cleanup(func() {
-		var now int
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if now = runtime.NumGoroutine(); now <= before {
-				return
-			}
-		}
-		buf := make([]byte, 1<<20)
-		tb.Errorf("%d goroutines before, %d after:\n%s", before, now, buf[:runtime.Stack(buf, true)])
-	})
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // TestLegacyPairing pairs two raw legacy clients: each gets the other's
@@ -19,7 +21,7 @@ import (
 func TestLegacyPairing(t *testing.T) {
 	for _, network := range []string{"tcp4", "tcp6"} {
 		t.Run(network, func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			ts := startServer(t, nil, network)
 			key := newToken()
 			a := ts.send(t, key[:])
@@ -61,7 +63,7 @@ func TestLegacyClient(t *testing.T) {
 func TestExchange(t *testing.T) {
 	for _, network := range []string{"tcp4", "tcp6"} {
 		t.Run(network, func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			ts := startServer(t, nil, network)
 			tok := newToken()
 			reqA := Request{
@@ -107,7 +109,7 @@ func TestExchange(t *testing.T) {
 // TestGrant checks that the server hands each paired client the relay
 // grant its Grant hook returns for the session's kind and token.
 func TestGrant(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	type call struct {
 		kind  Kind
 		token string
@@ -487,7 +489,7 @@ func TestClientCancel(t *testing.T) {
 // TestServerClose checks that Close disconnects waiting clients and stops
 // Serve, leaving no goroutine behind.
 func TestServerClose(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // silentPeer plays a peer that goes through the handshake up to stage and
@@ -26,7 +28,7 @@ func silentPeer(tb testing.TB, conn net.Conn, stage string) {
 func TestSilentPeerTimesOut(t *testing.T) {
 	for _, stage := range []string{"hello", "tls", "confirm"} {
 		t.Run(stage, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := connPair(t, true)
 			silentPeer(t, b, stage)
 			start := time.Now()
@@ -66,7 +68,7 @@ func TestHandshakeContext(t *testing.T) {
 	for _, tr := range transports {
 		for _, tt := range tests {
 			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
-				checkLeaks(t)
+				leakcheck.Check(t)
 				a, b := connPair(t, tr.tcp)
 				silentPeer(t, b, "tls")
 				ctx, cancel := tt.ctx()
@@ -85,7 +87,7 @@ func TestHandshakeContext(t *testing.T) {
 }
 
 func TestConfirmContext(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	a, b := connPair(t, false)
 	go drain(b) // reads the HELLO, never answers
 	ctx, cancel := context.WithCancel(context.Background())
@@ -130,7 +132,7 @@ func TestConfirmGarbage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := connPair(t, false)
 			peer := byte(roleInitiator)
 			if tt.initiator {

@@ -10,6 +10,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 const testKey = "7k3q-m9xd-2f8h-tp4w-c6rn"
@@ -17,7 +19,7 @@ const testKey = "7k3q-m9xd-2f8h-tp4w-c6rn"
 func TestHandshake(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := connPair(t, tr.tcp)
 			ra, rb := handshakeBoth(t, a, b, testKey, testKey, nil, nil)
 			if ra.err != nil || rb.err != nil {
@@ -111,7 +113,7 @@ func TestHandshakeTCPHalfClose(t *testing.T) {
 func TestWrongKey(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := connPair(t, tr.tcp)
 			ra, rb := handshakeBoth(t, a, b, testKey, "another key", nil, nil)
 			for _, r := range []result{ra, rb} {
@@ -133,7 +135,7 @@ func TestWrongKey(t *testing.T) {
 // sends a forged CONFIRM followed at once by user data: the responder must
 // refuse it and deliver nothing.
 func TestRogueInitiator(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	a, b := connPair(t, true)
 	done := make(chan result, 1)
 	go func() {
@@ -161,7 +163,7 @@ func TestRoleMismatch(t *testing.T) {
 	for _, tr := range transports {
 		for _, initiator := range []bool{true, false} {
 			t.Run(tr.name+"/"+roleName(initiator), func(t *testing.T) {
-				checkLeaks(t)
+				leakcheck.Check(t)
 				a, b := connPair(t, tr.tcp)
 				cfg := &Config{Initiator: initiator, Timeout: 5 * time.Second}
 				start := time.Now()
@@ -206,7 +208,7 @@ func TestGarbage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := connPair(t, true)
 			go func() {
 				b.Write(tt.send)

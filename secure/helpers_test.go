@@ -5,8 +5,6 @@ import (
 	"io"
 	"net"
 	"testing"
-
-	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // transports are the two kinds of stream every handshake test runs over:
@@ -75,9 +73,6 @@ func handshakeBoth(tb testing.TB, a, b net.Conn, keyA, keyB string, cfgA, cfgB *
 	}
 	return ra, rb
 }
-
-// checkLeaks fails the test if its goroutines outlive it.
-func checkLeaks(tb testing.TB) { tb.Helper(); leakcheck.Check(tb) }
 
 // drain reads and discards everything from c until it fails, so that
 // writes to the other end of a pipe never block.

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/schollz/pake/v3"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // clientSide plays the initiator's first two steps by hand on conn: the
@@ -68,7 +70,7 @@ func initiatorPAKE(tb testing.TB, key string) *pake.Pake {
 func TestMITM(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, m1 := connPair(t, tr.tcp) // initiator <-> MITM
 			m2, b := connPair(t, tr.tcp) // MITM <-> responder
 			go func() {
@@ -119,7 +121,7 @@ func TestConfirm(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := connPair(t, false)
 			ctx := context.Background()
 			errB := make(chan error, 1)

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/punchkit/punch/secure"
 	"github.com/quic-go/quic-go"
+
+	"github.com/punchkit/punch/internal/leakcheck"
+	"github.com/punchkit/punch/secure"
 )
 
 // TestWrongKey runs a tunnel with different keys: both sides fail with
@@ -17,7 +19,7 @@ import (
 func TestWrongKey(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			pcA, pcB := listenUDP(t, f.network, f.addr), listenUDP(t, f.network, f.addr)
 			ra, rb := dialAccept(t, pcA, pcB, netip.AddrPort{}, testKey, "another key", testConfig(), testConfig())
 			for _, r := range []struct {
@@ -93,7 +95,7 @@ func TestStrangers(t *testing.T) {
 		}, ErrTimeout},
 		{"silent", func(qc *quic.Conn) {}, ErrTimeout},
 	}
-	checkLeaks(t)
+	leakcheck.Check(t)
 	cfg := testConfig()
 	cfg.HandshakeTimeout = 500 * time.Millisecond
 	srv, err := NewTransport(listenUDP(t, "udp4", "127.0.0.1:0"), cfg)
@@ -103,11 +105,7 @@ func TestStrangers(t *testing.T) {
 	defer srv.Close()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			done := make(chan pairResult, 1)
-			go func() {
-				c, err := srv.Accept(context.Background(), testKey)
-				done <- pairResult{c, err}
-			}()
+			done := acceptOn(srv)
 			qc := rawClient(t, srv.LocalAddr())
 			go tt.act(qc)
 			r := <-done
@@ -124,28 +122,14 @@ func TestStrangers(t *testing.T) {
 	}
 
 	// A genuine peer: its stream is the first (and only) one accepted.
-	done := make(chan pairResult, 1)
-	go func() {
-		c, err := srv.Accept(context.Background(), testKey)
-		done <- pairResult{c, err}
-	}()
-	c, err := Dial(context.Background(), listenUDP(t, "udp4", "127.0.0.1:0"), srv.LocalAddr(), testKey, testConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	defer r.c.Close()
+	c, server := dialTransport(t, srv)
 	st, err := c.Open(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(st, "genuine")
 	st.(interface{ CloseWrite() error }).CloseWrite()
-	got, err := r.c.Accept(context.Background())
+	got, err := server.Accept(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +138,7 @@ func TestStrangers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if extra, err := r.c.Accept(ctx); err == nil {
+	if extra, err := server.Accept(ctx); err == nil {
 		t.Fatalf("a second stream %v was accepted", extra)
 	}
 }
@@ -168,11 +152,7 @@ func TestUnknownStreamType(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	done := make(chan pairResult, 1)
-	go func() {
-		c, err := srv.Accept(context.Background(), testKey)
-		done <- pairResult{c, err}
-	}()
+	done := acceptOn(srv)
 	qc := rawClient(t, srv.LocalAddr())
 	ctrl, _ := qc.OpenStream()
 	if err := rawConfirm(qc, ctrl, testKey); err != nil {
@@ -224,7 +204,7 @@ func TestHandshakeFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			ctx, cancel := tt.ctx()
 			defer cancel()
 			cfg := &Config{HandshakeTimeout: 500 * time.Millisecond}
@@ -244,7 +224,7 @@ func TestHandshakeFailures(t *testing.T) {
 // TestAcceptContext checks that Accept ends with its ctx when nobody
 // comes.
 func TestAcceptContext(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := Accept(ctx, listenUDP(t, "udp4", "127.0.0.1:0"), testKey, nil)

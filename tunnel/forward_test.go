@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/punchkit/punch/forward"
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // Both ends of a tunnel are forward.Muxes.
@@ -41,7 +42,7 @@ func tcpEcho(tb testing.TB) string {
 // connections at once through the tunnel to an echo server; each
 // half-closes and checks its echo. Closing the tunnel ends both.
 func TestForward(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	a, b := tunnelPair(t, "udp4", "127.0.0.1:0", testConfig())
 	target := tcpEcho(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

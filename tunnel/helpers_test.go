@@ -9,13 +9,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/punchkit/punch/internal/leakcheck"
+	"github.com/punchkit/punch/internal/testkit"
 )
 
 const testKey = "7k3q-m9xd-2f8h-tp4w-c6rn"
@@ -30,29 +29,8 @@ var families = []struct {
 	{"ipv6", "udp6", "[::1]:0"},
 }
 
-// raceEnabled reports a binary built with -race, which runs the data
-// paths about ten times slower: tests move less data then.
-var raceEnabled = func() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" && s.Value == "true" {
-			return true
-		}
-	}
-	return false
-}()
-
-// size returns n, or a sixteenth of it (at least 64 KiB) under -race or
-// -short.
-func size(n int) int {
-	if raceEnabled || testing.Short() {
-		return max(n/16, 64<<10)
-	}
-	return n
-}
+// size returns n bytes of test data, scaled down under -race or -short.
+func size(n int) int { return testkit.Size(n, 64<<10) }
 
 // testConfig is the Config of most tests: defaults with a short
 // handshake timeout.
@@ -106,6 +84,34 @@ func dialAccept(tb testing.TB, pcA, pcB net.PacketConn, to netip.AddrPort, keyA,
 		}
 	}
 	return a, b
+}
+
+// acceptOn runs srv.Accept with the test key in the background.
+func acceptOn(srv *Transport) <-chan pairResult {
+	done := make(chan pairResult, 1)
+	go func() {
+		c, err := srv.Accept(context.Background(), testKey)
+		done <- pairResult{c, err}
+	}()
+	return done
+}
+
+// dialTransport opens a tunnel from a new loopback socket to srv and
+// returns its dialled and accepted ends, closed at cleanup.
+func dialTransport(tb testing.TB, srv *Transport) (client, server *Conn) {
+	tb.Helper()
+	done := acceptOn(srv)
+	c, err := Dial(context.Background(), listenUDP(tb, "udp4", "127.0.0.1:0"), srv.LocalAddr(), testKey, testConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	r := <-done
+	if r.err != nil {
+		tb.Fatal(r.err)
+	}
+	tb.Cleanup(func() { r.c.Close() })
+	return c, r.c
 }
 
 // tunnelPair returns the two ends of a tunnel over loopback: a dialled, b
@@ -180,9 +186,6 @@ func waitDone(tb testing.TB, c *Conn, d time.Duration) {
 		tb.Fatalf("Done did not fire within %v", d)
 	}
 }
-
-// checkLeaks fails the test if its goroutines outlive it.
-func checkLeaks(tb testing.TB) { tb.Helper(); leakcheck.Check(tb) }
 
 // proxy is a UDP relay between a client and a server that plays a NAT:
 // it can move its server-facing side to a new port (NAT rebinding) and

@@ -7,6 +7,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // TestNATRebinding puts a NAT-like proxy between the initiator and the
@@ -16,7 +18,7 @@ import (
 func TestNATRebinding(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			pcA, pcB := listenUDP(t, f.network, f.addr), listenUDP(t, f.network, f.addr)
 			p := newProxy(t, f.network, f.addr, addrOf(pcB))
 			ra, rb := dialAccept(t, pcA, pcB, addrOf(p.front), testKey, testKey, testConfig(), testConfig())

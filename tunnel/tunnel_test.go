@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/punchkit/punch/internal/leakcheck"
 )
 
 // TestStreamsBothWays opens streams from each side and echoes data on
@@ -18,7 +20,7 @@ import (
 func TestStreamsBothWays(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := tunnelPair(t, f.network, f.addr, testConfig())
 			go serveEcho(a)
 			go serveEcho(b)
@@ -53,7 +55,7 @@ func TestStreamsBothWays(t *testing.T) {
 func TestConcurrentEcho(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := tunnelPair(t, f.network, f.addr, testConfig())
 			go serveEcho(b)
 			n := size(1 << 20)
@@ -86,7 +88,7 @@ func TestConcurrentEcho(t *testing.T) {
 // TestHalfClose checks CloseWrite: the peer reads EOF and can still
 // answer; then Close on both leaves nothing behind.
 func TestHalfClose(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	a, b := tunnelPair(t, "udp4", "127.0.0.1:0", testConfig())
 	accepted := make(chan net.Conn, 1)
 	go func() {
@@ -200,7 +202,7 @@ func TestDeadline(t *testing.T) {
 func TestReadNonQUIC(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := tunnelPair(t, f.network, f.addr, testConfig())
 			other := listenUDP(t, f.network, f.addr)
 			tests := []struct {
@@ -281,7 +283,7 @@ func TestSocketReusable(t *testing.T) {
 // TestKeepAlive keeps an idle tunnel up for several idle timeouts, thanks
 // to keepalives.
 func TestKeepAlive(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	cfg := &Config{HandshakeTimeout: 5 * time.Second, KeepAlivePeriod: 100 * time.Millisecond, MaxIdleTimeout: 400 * time.Millisecond}
 	a, b := tunnelPair(t, "udp4", "127.0.0.1:0", cfg)
 	select {
@@ -309,7 +311,7 @@ func TestKeepAlive(t *testing.T) {
 // TestIdleTimeout cuts the path: both sides' Done fire within the idle
 // timeout, with ErrIdle.
 func TestIdleTimeout(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	cfg := &Config{HandshakeTimeout: 5 * time.Second, KeepAlivePeriod: 100 * time.Millisecond, MaxIdleTimeout: 500 * time.Millisecond}
 	pcA, pcB := listenUDP(t, "udp4", "127.0.0.1:0"), listenUDP(t, "udp4", "127.0.0.1:0")
 	p := newProxy(t, "udp4", "127.0.0.1:0", addrOf(pcB))
@@ -338,7 +340,7 @@ func TestIdleTimeout(t *testing.T) {
 func TestPeerClose(t *testing.T) {
 	for _, closer := range []string{"initiator", "responder"} {
 		t.Run(closer, func(t *testing.T) {
-			checkLeaks(t)
+			leakcheck.Check(t)
 			a, b := tunnelPair(t, "udp4", "127.0.0.1:0", testConfig())
 			if closer == "responder" {
 				a, b = b, a
@@ -371,7 +373,7 @@ func TestPeerClose(t *testing.T) {
 // TestTransportManyTunnels runs two tunnels on one responder socket and
 // closes them with the Transport.
 func TestTransportManyTunnels(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv, err := NewTransport(listenUDP(t, "udp4", "127.0.0.1:0"), testConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -380,21 +382,8 @@ func TestTransportManyTunnels(t *testing.T) {
 	var clients []*Conn
 	var servers []*Conn
 	for range 2 {
-		done := make(chan pairResult, 1)
-		go func() {
-			c, err := srv.Accept(context.Background(), testKey)
-			done <- pairResult{c, err}
-		}()
-		c, err := Dial(context.Background(), listenUDP(t, "udp4", "127.0.0.1:0"), srv.LocalAddr(), testKey, testConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		r := <-done
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		clients, servers = append(clients, c), append(servers, r.c)
+		c, s := dialTransport(t, srv)
+		clients, servers = append(clients, c), append(servers, s)
 	}
 	for i, c := range clients {
 		go serveEcho(servers[i])
@@ -454,7 +443,7 @@ func TestConfigDefaults(t *testing.T) {
 // TestCloseWithStreamsOpen closes a tunnel while streams are busy both
 // ways: every blocked Read and Write returns, and no goroutine is left.
 func TestCloseWithStreamsOpen(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	a, b := tunnelPair(t, "udp4", "127.0.0.1:0", testConfig())
 	go func() {
 		for {

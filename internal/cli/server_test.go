@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,38 +9,20 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v4"
 
+	"github.com/punchkit/punch/internal/testkit"
 	"github.com/punchkit/punch/relay"
 	"github.com/punchkit/punch/rendezvous"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runServer starts `punch server args...` and returns its stderr and a
 // channel with its result.
-func runServer(ctx context.Context, args ...string) (*syncBuffer, <-chan error) {
-	stderr := &syncBuffer{}
+func runServer(ctx context.Context, args ...string) (*testkit.SyncBuffer, <-chan error) {
+	stderr := &testkit.SyncBuffer{}
 	root := New()
 	root.SetArgs(append([]string{"server"}, args...))
 	root.SetErr(stderr)
@@ -103,7 +84,7 @@ func TestServerBadFlags(t *testing.T) {
 // startTestServer runs `punch server` on loopback with free random ports
 // (the relay's is rvPort+1) and returns its stderr, its ports and a
 // function that stops it and checks that it stopped cleanly.
-func startTestServer(t *testing.T, extra ...string) (stderr *syncBuffer, stunPort, rvPort int, stop func()) {
+func startTestServer(t *testing.T, extra ...string) (stderr *testkit.SyncBuffer, stunPort, rvPort int, stop func()) {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
 		stunPort = 20000 + rand.IntN(40000)
