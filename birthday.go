@@ -75,3 +75,16 @@ func (c *Config) birthdayHard(ctx context.Context, g *gathered, peers []netip.Ad
 	}
 	return p, nil
 }
+
+// birthdayEasy is the easy side: the UDP socket punches toward the
+// peer's candidates and sprays random ports of the hard side's address;
+// the hard side opens the tunnel.
+func (c *Config) birthdayEasy(ctx context.Context, g *gathered, peers []netip.AddrPort, hard netip.Addr, cfg *udppunch.Config) (*punched, error) {
+	cfg.Spray = &udppunch.Spray{Addr: hard, Rate: sprayRate, Count: sprayCount}
+	c.Logger.Debug("punch: birthday, easy side", "spray", hard)
+	r, err := udppunch.Punch(ctx, g.udp, g.opts.Key, peers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("birthday technique: %w", err)
+	}
+	return &punched{pc: g.udp, peer: r.Peer, took: r.Took, g: g}, nil
+}

@@ -9,12 +9,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/punchkit/punch/internal/netaddr"
 	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/secure"
 	"github.com/punchkit/punch/session"
 	"github.com/punchkit/punch/stun"
-	"github.com/punchkit/punch/tcppunch"
 )
 
 // Connect meets the peer that uses the same key at the punch server,
@@ -101,27 +99,13 @@ func gather(ctx context.Context, c *Config, key string) (*gathered, error) {
 		return nil, err
 	}
 	g := &gathered{server: server, opts: session.Options{Key: key, Bind: c.Bind, Timeout: c.Timeout, Logger: c.Logger}}
-	if server.Addr().Is4() {
-		g.opts.Network = "udp4"
-	} else {
-		g.opts.Network = "udp6"
-	}
 	stunErr := make(chan error, 1)
 	if slices.Contains(c.Paths, PathUDP) {
 		go func() { stunErr <- g.bindUDP(ctx, c) }()
 	} else {
 		stunErr <- nil
 	}
-	d := net.Dialer{Control: tcppunch.ReuseControl, Timeout: 10 * time.Second}
-	if c.Bind.IsValid() {
-		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.Bind, 0))
-	}
-	g.conn, err = d.DialContext(ctx, network, server.String())
-	if err == nil {
-		g.tcpLocal, _ = netaddr.AddrPort(g.conn.LocalAddr())
-	} else {
-		err = session.Unreachable(server.String(), err)
-	}
+	g.conn, g.tcpLocal, err = session.DialServer(ctx, network, server.String(), c.Bind)
 	if serr := <-stunErr; err == nil && serr != nil {
 		err = serr
 	}

@@ -40,9 +40,8 @@ type pathConn struct {
 
 // directPath is a punched path to the peer.
 type directPath struct {
-	pc   net.PacketConn
-	peer netip.AddrPort
-	to   *net.UDPAddr
+	pc net.PacketConn
+	to *net.UDPAddr // the peer's address on pc
 }
 
 type datagram struct {
@@ -61,8 +60,8 @@ func newPathConn(relay net.PacketConn, peer netip.AddrPort) *pathConn {
 // now on; until then ReadFrom reads the relay itself, and from now on
 // two readers feed it.
 func (c *pathConn) setDirect(pc net.PacketConn, peer netip.AddrPort) {
-	c.direct.Store(&directPath{pc: pc, peer: peer, to: net.UDPAddrFromAddrPort(peer)})
-	go c.read(pc, func(from netip.AddrPort) bool { return from == peer })
+	c.direct.Store(&directPath{pc: pc, to: net.UDPAddrFromAddrPort(peer)})
+	go c.read(pc, peer)
 	c.relay.SetReadDeadline(aLongTimeAgo) // wakes a ReadFrom on the relay
 }
 
@@ -72,16 +71,16 @@ func (c *pathConn) setDirect(pc net.PacketConn, peer netip.AddrPort) {
 func (c *pathConn) readRelay() {
 	c.relayOnce.Do(func() {
 		c.relay.SetReadDeadline(time.Time{})
-		go c.read(c.relay, func(from netip.AddrPort) bool { return from == c.peer })
+		go c.read(c.relay, c.peer)
 	})
 }
 
 // moved reports whether the traffic goes on a direct path.
 func (c *pathConn) moved() bool { return c.direct.Load() != nil }
 
-// read moves the packets of pc that ok accepts to the input queue until
-// pc or c is closed.
-func (c *pathConn) read(pc net.PacketConn, ok func(netip.AddrPort) bool) {
+// read moves the packets that come from peer on pc to the input queue
+// until pc or c is closed.
+func (c *pathConn) read(pc net.PacketConn, peer netip.AddrPort) {
 	for {
 		b := datagrams.Get().([]byte)
 		n, from, err := pc.ReadFrom(b)
@@ -92,7 +91,7 @@ func (c *pathConn) read(pc net.PacketConn, ok func(netip.AddrPort) bool) {
 			}
 			return
 		}
-		if a, valid := netaddr.AddrPort(from); !valid || !ok(a) {
+		if a, valid := netaddr.AddrPort(from); !valid || a != peer {
 			datagrams.Put(b)
 			continue
 		}

@@ -252,13 +252,7 @@ func (c *Config) punchUDP(ctx context.Context, g *gathered, m *rendezvous.Match,
 	case n.Self == MappingRandom && n.Peer.oneMapping():
 		return c.birthdayHard(ctx, g, peers, cfg)
 	case n.Self.oneMapping() && n.Peer == MappingRandom:
-		cfg.Spray = &udppunch.Spray{Addr: m.PeerUDP[0].Addr(), Rate: sprayRate, Count: sprayCount}
-		c.Logger.Debug("punch: birthday, easy side", "spray", cfg.Spray.Addr)
-		r, err := udppunch.Punch(ctx, g.udp, g.opts.Key, peers, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("birthday technique: %w", err)
-		}
-		return &punched{pc: g.udp, peer: r.Peer, took: r.Took, g: g}, nil
+		return c.birthdayEasy(ctx, g, peers, m.PeerUDP[0].Addr(), cfg)
 	}
 	r, err := udppunch.Punch(ctx, g.udp, g.opts.Key, peers, cfg)
 	if err != nil {

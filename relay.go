@@ -51,7 +51,11 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 		pc.Close()
 		return nil, fmt.Errorf("relay %v: %w", server, err)
 	}
+	var path *pathConn
 	release := func() error {
+		if path != nil {
+			path.Close()
+		}
 		err := rc.Close()
 		pc.Close()
 		return err
@@ -62,13 +66,7 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 		return nil, err
 	}
 	c.Logger.Debug("punch: relay", "relayed", rc.RelayedAddr(), "peer", peer)
-	path := newPathConn(rc, peer)
-	release = func() error {
-		path.Close()
-		err := rc.Close()
-		pc.Close()
-		return err
-	}
+	path = newPathConn(rc, peer)
 	if !m.Leader {
 		// The first packet to the peer's relayed address creates the
 		// permission that lets the leader's packets in.

@@ -79,23 +79,32 @@ func TCP(ctx context.Context, server string, o Options) (*Session, error) {
 			return nil, err
 		}
 	}
-	bind := &net.TCPAddr{}
-	if o.Bind.IsValid() {
-		bind.IP = o.Bind.AsSlice()
-	}
-	d := net.Dialer{LocalAddr: bind, Control: tcppunch.ReuseControl, Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, tcpNetwork(o.Network), server)
+	conn, local, err := DialServer(ctx, tcpNetwork(o.Network), server, o.Bind)
 	if err != nil {
-		return nil, Unreachable(server, err)
+		return nil, err
 	}
-	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
-	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 	o.status("waiting for the peer at %s (from %v)...", server, local)
 	m, err := Meet(ctx, conn, rendezvous.Request{Kind: rendezvous.KindTCP, Local: LocalCandidates(local)}, &o)
 	if err != nil {
 		return nil, err
 	}
 	return PunchMatch(ctx, local, m, o)
+}
+
+// DialServer connects to the rendezvous server from a reuse-port socket on
+// bind (any address when invalid), whose port the TCP path then punches
+// from, and returns the connection and its local address.
+func DialServer(ctx context.Context, network, server string, bind netip.Addr) (net.Conn, netip.AddrPort, error) {
+	d := net.Dialer{Control: tcppunch.ReuseControl, Timeout: 10 * time.Second}
+	if bind.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(bind, 0))
+	}
+	conn, err := d.DialContext(ctx, network, server)
+	if err != nil {
+		return nil, netip.AddrPort{}, Unreachable(server, err)
+	}
+	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
+	return conn, netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), nil
 }
 
 // PunchMatch punches from local to the peer a rendezvous meeting named,
