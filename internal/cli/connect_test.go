@@ -32,23 +32,50 @@ func TestConnectBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			cmd := New()
-			cmd.SetArgs(append([]string{"connect"}, tt.args...))
-			cmd.SetIn(strings.NewReader(""))
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(new(bytes.Buffer))
-			err := cmd.ExecuteContext(ctx)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if code := Report(io.Discard, err); code != 2 {
-				t.Errorf("exit code %d for %v, want 2", code, err)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not mention %q", err, tt.want)
-			}
+			checkUsageError(t, append([]string{"connect"}, tt.args...), tt.want)
 		})
+	}
+}
+
+// TestLabMatrixBadInput checks punch lab matrix's usage errors, which come
+// before it needs root or builds a lab.
+func TestLabMatrixBadInput(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no-types", []string{"--types", ""}, "--types"},
+		{"bad-type", []string{"--types", "fullcone,nat5"}, "nat5"},
+		{"bad-input", []string{"--input", "maybe"}, "maybe"},
+		{"no-runs", []string{"--runs", "0"}, "--runs"},
+		{"negative-delay", []string{"--delay", "-1ms"}, "--delay"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			checkUsageError(t, append([]string{"lab", "matrix"}, tt.args...), tt.want)
+		})
+	}
+}
+
+// checkUsageError runs punch with args and checks that it fails with a
+// usage error (exit 2) that mentions want.
+func checkUsageError(t *testing.T, args []string, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := New()
+	cmd.SetArgs(args)
+	cmd.SetIn(strings.NewReader(""))
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(new(bytes.Buffer))
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if code := Report(io.Discard, err); code != 2 {
+		t.Errorf("exit code %d for %v, want 2", code, err)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not mention %q", err, want)
 	}
 }

@@ -43,7 +43,7 @@ cells show the path and the time) and matrix.json. Needs root.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd) },
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.types, "types", nil, "NAT types, comma-separated (default all: "+strings.Join(natTypeNames(), ",")+")")
+	f.StringSliceVar(&o.types, "types", natTypeNames(), "NAT types, comma-separated")
 	f.StringVar(&o.input, "input", string(natlab.Drop), "what the NAT routers do with unsolicited packets: drop, reject or accept")
 	f.DurationVar(&o.delay, "delay", 20*time.Millisecond, "one-way delay of every lab link")
 	f.IntVar(&o.runs, "runs", 1, "connections per pair")
@@ -70,6 +70,8 @@ func (o *labMatrixOptions) config() (*labmatrix.Config, error) {
 		return nil, err
 	}
 	switch {
+	case len(c.Types) == 0:
+		return nil, fmt.Errorf("--types: want at least one NAT type (%s)", strings.Join(natTypeNames(), ", "))
 	case o.runs < 1 || o.runs > 1000:
 		return nil, fmt.Errorf("--runs %d: want 1 to 1000", o.runs)
 	case o.delay < 0:
@@ -95,9 +97,6 @@ func (o *labMatrixOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	types := c.Types
-	if len(types) == 0 {
-		types = natlab.NATTypes
-	}
 	md := labmatrix.Markdown(types, cells)
 	js, _ := json.MarshalIndent(cells, "", "  ")
 	if o.out != "" {
