@@ -1,8 +1,8 @@
 package detpunch
 
 import (
+	"encoding/binary"
 	"errors"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -12,14 +12,29 @@ import (
 // chosen is the byte the leader sends on the connection it chose.
 const chosen = '$'
 
+// planMark starts the plan message that each side sends on the
+// connections that lose: planMark, then its two buckets as 8-byte
+// big-endian two's complement integers (see [sprayer.finish]).
+const (
+	planMark = 'B'
+	planLen  = 17
+)
+
+// planMessage returns the plan message of buckets.
+func planMessage(buckets [2]int64) []byte {
+	m := make([]byte, 1, planLen)
+	m[0] = planMark
+	m = binary.BigEndian.AppendUint64(m, uint64(buckets[0]))
+	return binary.BigEndian.AppendUint64(m, uint64(buckets[1]))
+}
+
 // choose (leader) sends '$' on the first candidate that takes it.
 func (s *sprayer) choose() *candidate {
-	for i := range s.candidates {
-		c := &s.candidates[i]
+	for _, c := range s.candidates {
 		if _, err := unix.Write(c.a.Fd(), []byte{chosen}); err != nil {
 			s.cfg.Logger.Debug("detpunch: cannot choose", "port", c.p.local.Port(), "err", err)
 			s.lastErr = err
-			release(c.a, true)
+			release(c.a)
 			c.a = nil
 			continue
 		}
@@ -29,26 +44,61 @@ func (s *sprayer) choose() *candidate {
 	return nil
 }
 
-// read (follower) reads the first byte of candidate j: '$' makes it the
-// winner; the end of the stream, an error or another byte ends it.
-func (s *sprayer) read(j int) *candidate {
-	c := &s.candidates[j]
-	var b [1]byte
-	n, err := unix.Read(c.a.Fd(), b[:])
+// read (follower) reads candidate c: a first byte '$' makes it the
+// winner; a plan message (the leader's, sent on the connections it did
+// not choose) is kept in s.peerPlan and c stays open; the end of the
+// stream, an error or anything else ends it.
+func (s *sprayer) read(c *candidate) *candidate {
+	if len(c.msg) == 0 {
+		var b [1]byte
+		n, err := unix.Read(c.a.Fd(), b[:])
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			return nil
+		case n == 1 && b[0] == chosen:
+			return c
+		case n == 1 && b[0] == planMark:
+			c.msg = b[:]
+			return nil
+		}
+		s.cfg.Logger.Debug("detpunch: not chosen", "port", c.p.local.Port(), "n", n, "err", err)
+		release(c.a)
+		c.a = nil
+		return nil
+	}
+	if err := readPlan(c, &s.peerPlan); err != nil {
+		release(c.a)
+		c.a = nil
+	}
+	return nil
+}
+
+// readPlan reads more of c's plan message (whose first byte is read) and
+// sets *plan when it is whole. An error means c carries something else or
+// ended.
+func readPlan(c *candidate, plan **[2]int64) error {
+	if len(c.msg) == planLen {
+		return errors.New("detpunch: more than a plan message")
+	}
+	var buf [planLen]byte
+	n, err := unix.Read(c.a.Fd(), buf[:planLen-len(c.msg)])
 	switch {
 	case errors.Is(err, unix.EAGAIN):
 		return nil
-	case n == 1 && b[0] == chosen:
-		return c
+	case err != nil:
+		return err
+	case n == 0:
+		return errors.New("detpunch: connection ended")
 	}
-	s.cfg.Logger.Debug("detpunch: not chosen", "port", c.p.local.Port(), "n", n, "err", err)
-	release(c.a, false)
-	c.a = nil
+	c.msg = append(c.msg, buf[:n]...)
+	if len(c.msg) == planLen && c.msg[0] == planMark {
+		*plan = &[2]int64{int64(binary.BigEndian.Uint64(c.msg[1:9])), int64(binary.BigEndian.Uint64(c.msg[9:]))}
+	}
 	return nil
 }
 
 // dropClosed removes the candidates whose connection was let go.
-func dropClosed(cs []candidate) []candidate {
+func dropClosed(cs []*candidate) []*candidate {
 	out := cs[:0]
 	for _, c := range cs {
 		if c.a != nil {
@@ -58,45 +108,21 @@ func dropClosed(cs []candidate) []candidate {
 	return out
 }
 
-// finish hands the winner over; closeAll then lets the rest go.
-func (s *sprayer) finish(win *candidate) (*Result, error) {
-	a := win.a
-	win.a = nil
-	conn, err := a.Conn()
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Conn: conn, Bucket: win.p.bucket, Port: win.p.local.Port(), Took: time.Since(s.Start)}
-	s.cfg.Logger.Debug("detpunch: chosen", "port", res.Port, "bucket", res.Bucket, "leader", s.Leader, "after", res.Took)
-	return res, nil
-}
-
-// closeAll lets every socket but the winner go. The leader shuts the
-// losing connections down (FIN); the follower, which closes only once the
-// winner is chosen, aborts them (RST), which leaves no TIME-WAIT behind on
-// either side to block the port for the next run. Connects still in
-// flight close without a packet.
-func (s *sprayer) closeAll() {
-	for _, p := range s.ports {
-		p.ln.Close()
-		if p.try != nil {
-			release(p.try, s.Leader)
+// release closes a connection that lost gracefully: what the peer sent is
+// read and dropped, then FIN. Conntrack lets either side's next SYN reopen
+// an entry closed so (TIME_WAIT), and a host's TIME-WAIT does not refuse
+// a connect from a bound port (TCP timestamps). A RST would close the
+// entry in a way that only the side whose RST came last may reopen, and
+// for 10 s the other side's SYNs on the 4-tuple are dropped (measured in
+// the lab: back-to-back runs then came up only on the port chosen last
+// time). A socket still in SYN-SENT closes without a packet.
+func release(a *tcppunch.Attempt) {
+	var buf [512]byte
+	for {
+		if n, err := unix.Read(a.Fd(), buf[:]); n <= 0 || err != nil {
+			break
 		}
 	}
-	for _, c := range s.candidates {
-		if c.a != nil {
-			release(c.a, s.Leader)
-		}
-	}
-}
-
-// release closes a losing socket: shut down cleanly (FIN) or aborted
-// (RST). Neither sends anything for a socket still in SYN-SENT.
-func release(a *tcppunch.Attempt, clean bool) {
-	if clean {
-		unix.Shutdown(a.Fd(), unix.SHUT_RDWR)
-	} else {
-		unix.SetsockoptLinger(a.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-	}
+	unix.Shutdown(a.Fd(), unix.SHUT_WR)
 	a.Close()
 }

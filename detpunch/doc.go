@@ -32,10 +32,19 @@
 // # Choosing one connection
 //
 // Several ports may connect. The side with the greater IP leads: it
-// writes the single byte '$' on the first connection that comes up and
-// shuts the others down (FIN). The follower keeps punching until '$'
-// arrives on one of its connections, keeps that one, and aborts the
-// others. The choice names the bucket on both sides: buckets up to two
-// apart never share a port, so [Key] can derive a key from it when the
-// peers share none.
+// writes the single byte '$' on the first connection that comes up. The
+// follower keeps punching until '$' arrives on one of its connections
+// and keeps that one. The choice names the bucket on both sides: buckets
+// up to two apart never share a port, so [Key] can derive a key from it
+// when the peers share none.
+//
+// # Settling
+//
+// The same peers may run again in the same bucket while their NATs still
+// hold this run's half-open entries for the same port pairs, which can
+// then drop every SYN on them for two minutes. So after the choice the
+// two sides trade plans on the connections that lost, dial each other's
+// bucket that they do not share so that every attempt either made comes
+// up, and close what lost gracefully; [Run.Close] waits for it. See the
+// comment on sprayer.finish and docs/det.md.
 package detpunch

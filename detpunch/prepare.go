@@ -47,7 +47,8 @@ type Run struct {
 	// request and the address the STUN server saw, when STUN was asked.
 	STUNLocal, STUNMapped netip.AddrPort
 
-	cfg Config
+	cfg       Config
+	lingering chan struct{} // closed when a finished punch's listeners are closed
 }
 
 // Prepare checks cfg, learns this side's public IP (Config.MyIP, else a
@@ -137,6 +138,20 @@ func (r *Run) PortsPreserved() (preserved, known bool) {
 		return false, false
 	}
 	return r.STUNMapped.Port() == r.STUNLocal.Port(), true
+}
+
+// Close waits until the other sockets of a successful punch are settled
+// and closed (see [Run.Punch]): once every attempt of both sides is
+// answered, at most [MinLinger] (or six round trips) after the choice, at
+// once if Punch's context has ended. A program that runs a session on the
+// connection and then exits calls it, so that leaving does not leave
+// half-open entries in the NATs that would block the same ports for the
+// peers' next run.
+func (r *Run) Close() error {
+	if r.lingering != nil {
+		<-r.lingering
+	}
+	return nil
 }
 
 // Deadline returns when Punch gives up.

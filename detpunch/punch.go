@@ -51,15 +51,18 @@ type port struct {
 
 // candidate is a connection that came up, not yet chosen.
 type candidate struct {
-	a *tcppunch.Attempt
-	p *port
+	a   *tcppunch.Attempt
+	p   *port
+	msg []byte // the peer's plan message, as far as read
 }
 
 // sprayer holds the state of one Punch.
 type sprayer struct {
 	*Run
+	ctx        context.Context
 	ports      []*port
-	candidates []candidate
+	candidates []*candidate
+	peerPlan   *[2]int64 // the peer's buckets, once its plan message is read
 	failures   int
 	lastErr    error
 }
@@ -68,16 +71,28 @@ type sprayer struct {
 // port until a connection is chosen or the deadline passes; see the
 // package documentation. All sockets are created on the calling
 // goroutine's thread and polled without goroutines. Punch may be called
-// once.
+// once. After a success the sockets that lost are let go in the
+// background (see [Run.Close]) until all the attempts the two sides made
+// are answered, or [MinLinger] (or six round trips) has passed, or ctx
+// has ended.
 func (r *Run) Punch(ctx context.Context) (*Result, error) {
-	s := &sprayer{Run: r}
-	defer s.closeAll()
+	s := &sprayer{Run: r, ctx: ctx}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
-	deadline := r.Deadline()
+	win, err := s.spray()
+	if err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	return s.finish(win)
+}
+
+// spray connects and polls until a connection is chosen or the deadline.
+func (s *sprayer) spray() (*candidate, error) {
+	deadline := s.Deadline()
 	for {
-		if err := ctx.Err(); err != nil {
+		if err := s.ctx.Err(); err != nil {
 			return nil, err
 		}
 		now := time.Now()
@@ -86,11 +101,8 @@ func (r *Run) Punch(ctx context.Context) (*Result, error) {
 		}
 		s.connect(now)
 		win, err := s.poll(min(Retry, deadline.Sub(now)))
-		if err != nil {
-			return nil, err
-		}
-		if win != nil {
-			return s.finish(win)
+		if err != nil || win != nil {
+			return win, err
 		}
 	}
 }
@@ -160,7 +172,11 @@ func (s *sprayer) poll(d time.Duration) (*candidate, error) {
 		}
 	}
 	for _, c := range s.candidates {
-		fds = append(fds, unix.PollFd{Fd: int32(c.a.Fd()), Events: unix.POLLIN})
+		var ev int16
+		if len(c.msg) < planLen {
+			ev = unix.POLLIN
+		}
+		fds = append(fds, unix.PollFd{Fd: int32(c.a.Fd()), Events: ev})
 	}
 	n, err := unix.Poll(fds, int(max(d.Milliseconds(), 1)))
 	if err != nil && !errors.Is(err, unix.EINTR) {
@@ -191,9 +207,9 @@ func (s *sprayer) poll(d time.Duration) (*candidate, error) {
 		}
 		return nil, nil
 	}
-	for j := range waiting {
+	for j, c := range s.candidates[:waiting] {
 		if fds[i+j].Revents != 0 {
-			if win := s.read(j); win != nil {
+			if win := s.read(c); win != nil {
 				return win, nil
 			}
 		}
@@ -239,7 +255,7 @@ func (s *sprayer) check(p *port) {
 // add makes a connection on p a candidate.
 func (s *sprayer) add(p *port, a *tcppunch.Attempt) {
 	p.done = true
-	s.candidates = append(s.candidates, candidate{a: a, p: p})
+	s.candidates = append(s.candidates, &candidate{a: a, p: p})
 }
 
 // failure explains a punch that found no connection in time.

@@ -53,7 +53,7 @@ func punchPair(t *testing.T, cfg Config, sides [2]side) [2]outcome {
 	<-done
 	for _, o := range out {
 		if o.res != nil {
-			t.Cleanup(func() { o.res.Conn.Close() })
+			t.Cleanup(func() { o.res.Conn.Close(); o.run.Close() })
 		}
 	}
 	return out
@@ -123,6 +123,7 @@ func TestLoopback(t *testing.T) {
 			}
 			for _, o := range out {
 				o.res.Conn.Close()
+				o.run.Close()
 			}
 			if n := openFiles(t); n != fds {
 				t.Errorf("%d open files before, %d after: sockets leak", fds, n)

@@ -38,7 +38,10 @@ func (r detRun) String() string {
 	return fmt.Sprintf("%s-first%s-%s-%s", r.first, family, skew, ip)
 }
 
-var bucketsRE = regexp.MustCompile(`buckets (-?\d+) and (-?\d+)`)
+var (
+	bucketsRE   = regexp.MustCompile(`buckets (-?\d+) and (-?\d+)`)
+	connectedRE = regexp.MustCompile(`connected to .*`)
+)
 
 // exchange runs `punch det < file > out` on both hosts, the second a whole
 // run window after the first, with clocks the maximum error apart and
@@ -158,6 +161,51 @@ func TestDetDefaults(t *testing.T) {
 	for _, r := range []detRun{{first: "b", is4: true}, {first: "a", is4: true, ahead: true}} {
 		t.Run(r.String(), func(t *testing.T) { r.exchange(t, lab) })
 	}
+}
+
+// TestDetRerun runs punch det twice in a row between the same hosts
+// behind port-restricted NATs, the second run using only the bucket that
+// the first run's follower tried and its leader did not. The first run
+// leaves that side's SYNs to the peer's unused ports in its NAT; in the
+// second run the leader starts first and its SYNs on those ports reach
+// the follower's NAT before the follower runs. Unless the first run got
+// those SYNs answered (the peers trade plans and dial each other's other
+// bucket before they close), they turn the entries half-open, conntrack
+// then drops every later SYN on them for two minutes, and the second run
+// cannot connect.
+func TestDetRerun(t *testing.T) {
+	const maxErr, run = 4 * time.Second, 2 * time.Second
+	lab := tcpLab(t, "--delay", "20ms")
+	w := detpunch.Window(maxErr)
+	k := (time.Now().UnixNano()-int64(maxErr))/int64(w) + 100
+	// at returns the --clock-offset that puts a clock at fraction f of
+	// bucket k+i: in the first half a side's buckets are k+i-1 and k+i, in
+	// the second half k+i and k+i+1.
+	at := func(i int64, f float64) string {
+		clock := time.Unix(0, int64(maxErr)+(k+i)*int64(w)+int64(f*float64(w)))
+		return time.Until(clock).String()
+	}
+	flags := []string{"det", "-4", "--max-clock-error", maxErr.String(), "--run-window", run.String()}
+	pair := func(name, clockA, clockB string) {
+		t.Helper()
+		fileA, fileB := randomBytes(64<<10), randomBytes(32<<10+3)
+		// b (203.0.113.18, the leader) starts first.
+		sb := start(t, lab, "b", fileB, append(flags, "--clock-offset", clockB, "--my-ip", "203.0.113.18", "203.0.113.10")...)
+		time.Sleep(run / 2)
+		sa := start(t, lab, "a", fileA, append(flags, "-v", "--clock-offset", clockA, "--my-ip", "203.0.113.10", "203.0.113.18")...)
+		ea, eb := sa.wait(t, time.Minute), sb.wait(t, time.Minute)
+		if ea != nil || eb != nil {
+			t.Fatalf("%s: punch det failed: %v / %v\na: %s\nb: %s", name, ea, eb, sa.stderr.String(), sb.stderr.String())
+		}
+		if sha256.Sum256(sb.stdout.Bytes()) != sha256.Sum256(fileA) || sha256.Sum256(sa.stdout.Bytes()) != sha256.Sum256(fileB) {
+			t.Fatalf("%s: files differ", name)
+		}
+		t.Logf("%s: a: %s", name, connectedRE.FindString(sa.stderr.String()))
+	}
+	// Run 1: a's buckets k and k+1, b's k-1 and k; they meet in k.
+	pair("first run", at(0, 0.75), at(0, 0.25))
+	// Run 2: b's buckets k and k+1, a's k+1 and k+2; only k+1 is shared.
+	pair("second run", at(1, 0.75), at(0, 0.75))
 }
 
 // TestDetNoPortPreservation checks that a NAT that does not preserve ports

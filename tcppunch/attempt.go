@@ -83,6 +83,28 @@ func Dial(local, peer netip.AddrPort, role Role, ttl int) (*Attempt, error) {
 	return &Attempt{fd: fd, local: local, peer: peer}, nil
 }
 
+// Bind returns a socket bound to local with SO_REUSEADDR and
+// SO_REUSEPORT, not connected yet: it is created on the calling
+// goroutine's thread, and [Attempt.Connect] may start its connect later
+// from any goroutine. Closing it before that sends nothing.
+func Bind(local netip.AddrPort) (*Attempt, error) {
+	fd, err := newSocket(local)
+	if err != nil {
+		return nil, fmt.Errorf("%w %v: %w", ErrBind, local, err)
+	}
+	return &Attempt{fd: fd, local: local}, nil
+}
+
+// Connect starts the non-blocking connect of a socket from [Bind] to peer,
+// with the TTLs left alone (as [Dial] with [Both]).
+func (a *Attempt) Connect(peer netip.AddrPort) error {
+	a.peer = peer
+	if err := unix.Connect(a.fd, sockaddr(peer)); err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		return err
+	}
+	return nil
+}
+
 // Fd returns the socket, for poll(2).
 func (a *Attempt) Fd() int { return a.fd }
 

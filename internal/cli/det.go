@@ -156,6 +156,7 @@ func (o *detOptions) run(cmd *cobra.Command, g *globals, peerArg string) error {
 	if err != nil {
 		return o.explain(err)
 	}
+	defer r.Close()
 	defer res.Conn.Close()
 	var conn net.Conn = res.Conn
 	how := "plain, not encrypted"
