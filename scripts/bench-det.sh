@@ -9,6 +9,7 @@
 # arguments go to every punch det (e.g. --max-clock-error 4s --run-window 2s;
 # the defaults are 20 s and 10 s). LAB_FLAGS go to punch lab up (e.g.
 # LAB_FLAGS="--input reject"). Needs root.
+# REPS 0 skips the runs per gap.
 # Usage: [LAB_FLAGS=...] scripts/bench-det.sh [REPS] [RUNS] [DELAY] [PUNCH_DET_FLAGS...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -68,10 +69,15 @@ run() {
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "punch det, two port-restricted NATs ${LAB_FLAGS:-}, $delay per link, max clock error ${maxerr}s, run window ${window}s"
-echo
-echo "| start gap | connected | later side: median (min-max) | earlier side: median |"
-echo "|---|---|---|---|"
-for gap in $(printf "%s\n" 0 2 5 "$window" | awk -v w="$window" '$1 <= w' | sort -gu); do
+gaps=$(printf "%s\n" 0 2 5 "$window" | awk -v w="$window" '$1 <= w' | sort -gu)
+if [ "$reps" -gt 0 ]; then
+	echo
+	echo "| start gap | connected | later side: median (min-max) | earlier side: median |"
+	echo "|---|---|---|---|"
+else
+	gaps= # REPS 0: the random series only
+fi
+for gap in $gaps; do
 	: >"$work/times"
 	ok=0
 	for ((i = 0; i < reps; i++)); do
