@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -245,6 +246,41 @@ func TestTCPUnsolicited(t *testing.T) {
 func TestTCPSameNAT(t *testing.T) {
 	lab := tcpLab(t, "--nat-a", "portrestricted:hosts=2")
 	exchange(t, lab, "a", "a2", "-4")
+}
+
+// TestTCPFastOpen checks that clients that met at the rendezvous before
+// send their next request in the SYN (TCP Fast Open, with the cookie their
+// kernels keep), and that the lab's server, configured for it, takes it:
+// its TcpExtTCPFastOpenPassive counter counts such SYNs.
+func TestTCPFastOpen(t *testing.T) {
+	lab := tcpLab(t)
+	server := labtest.Node(t, lab, "server")
+	before := fastOpenPassive(t, server)
+	exchange(t, lab, "a", "b", "-4") // the kernels get their cookies
+	exchange(t, lab, "a", "b", "-4")
+	if got := fastOpenPassive(t, server) - before; got < 2 {
+		t.Errorf("%d requests came in a SYN, want both of the second exchange's", got)
+	}
+}
+
+// fastOpenPassive returns how many SYNs with data node's kernel accepted.
+func fastOpenPassive(t *testing.T, node *natlab.Node) int {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", node.Netns, "nstat", "-asz", "TcpExtTCPFastOpenPassive").Output()
+	if err != nil {
+		t.Fatalf("nstat: %v", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "TcpExtTCPFastOpenPassive" {
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatalf("nstat: %q", line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("nstat has no TcpExtTCPFastOpenPassive:\n%s", out)
+	return 0
 }
 
 // TestTCPSymmetricFails checks that a symmetric NAT makes punch tcp fail

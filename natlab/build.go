@@ -41,7 +41,8 @@ func (l *Lab) build(ctx context.Context) error {
 
 // addNetns creates a node's namespace with loopback up, IPv6 duplicate
 // address detection off (addresses are usable at once), forwarding on for
-// routers, and TCP buffers large enough for a gigabit over long delays.
+// routers, TCP Fast Open for the server's listeners, and TCP buffers large
+// enough for a gigabit over long delays.
 func (l *Lab) addNetns(ctx context.Context, n *Node) error {
 	l.log.Debug("natlab: namespace", "node", n.Name, "netns", n.Netns)
 	if err := ip(ctx, "netns", "add", n.Netns); err != nil {
@@ -52,8 +53,13 @@ func (l *Lab) addNetns(ctx context.Context, n *Node) error {
 		"net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0",
 		"net.ipv4.tcp_rmem=4096 131072 33554432", "net.ipv4.tcp_wmem=4096 65536 33554432",
 	}
-	if n.Role == RoleRouter {
+	switch n.Role {
+	case RoleRouter:
 		sysctls = append(sysctls, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	case RoleServer:
+		// Configured as a rendezvous server should be: TCP Fast Open for
+		// clients (1) and listeners (2).
+		sysctls = append(sysctls, "net.ipv4.tcp_fastopen=3")
 	}
 	if err := inNetns(ctx, n.Netns, "", append([]string{"sysctl", "-qw"}, sysctls...)...); err != nil {
 		return err

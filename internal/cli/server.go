@@ -280,6 +280,9 @@ func (o *serverOptions) rendezvousService(ctx context.Context, log *slog.Logger,
 	for _, ln := range lns {
 		fmt.Fprintf(stderr, "rendezvous: listening on tcp %v\n", ln.Addr())
 	}
+	if on, known := rendezvous.FastOpen(); known && !on {
+		fmt.Fprintf(stderr, "rendezvous: TCP Fast Open is off for listeners on this host; `sysctl -w net.ipv4.tcp_fastopen=3` saves clients a round trip\n")
+	}
 	srv := rendezvous.New(&rendezvous.Config{
 		WaitTimeout:     o.waitTimeout,
 		MaxWaitingPerIP: o.maxWaitingPerIP,
