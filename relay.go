@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/punchkit/punch/internal/sockbuf"
 	"github.com/punchkit/punch/relay"
 	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/secure"
@@ -46,6 +47,9 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 	if err != nil {
 		return nil, err
 	}
+	// The tunnel sizes the buffers of the sockets it is given, but here it
+	// gets the relayed connection, not this socket.
+	sockbuf.Set(pc, relay.DefaultSocketBuffer, c.Logger)
 	rc, err := relay.Allocate(ctx, pc, server, relay.Credentials{Username: m.Relay.Username, Password: m.Relay.Password}, &relay.ClientConfig{Logger: c.Logger})
 	if err != nil {
 		pc.Close()

@@ -6,10 +6,13 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/punchkit/punch/internal/sockbuf"
 )
 
 // Defaults for the ServerConfig and ClientConfig fields.
 const (
+	DefaultSocketBuffer          = 8 << 20
 	DefaultPort                  = 3480
 	DefaultRealm                 = "punch"
 	DefaultMaxAllocations        = 10_000
@@ -70,6 +73,14 @@ type ServerConfig struct {
 	// net.ListenConfig{}.ListenPacket with context.Background().
 	ListenPacket func(network, address string) (net.PacketConn, error)
 
+	// SocketBuffer is the size, in bytes, of the kernel receive and send
+	// buffers of the relay's socket and of every relayed transport
+	// address's: a tunnel's bursts at a gigabit overflow the defaults
+	// (about 200 KiB), and every datagram dropped there costs the tunnel
+	// its congestion window. Forced past the sysctl limits where the
+	// process may. Default: 8 MiB; negative leaves the kernel's defaults.
+	SocketBuffer int
+
 	// Logger receives debug logs about allocations and refused requests.
 	// Default: nil, silent.
 	Logger *slog.Logger
@@ -97,13 +108,25 @@ func (c *ServerConfig) withDefaults() ServerConfig {
 	if out.Lifetime <= 0 {
 		out.Lifetime = DefaultLifetime
 	}
+	if out.SocketBuffer == 0 {
+		out.SocketBuffer = DefaultSocketBuffer
+	}
+	out.Logger = orDiscard(out.Logger)
 	if out.ListenPacket == nil {
 		out.ListenPacket = func(network, address string) (net.PacketConn, error) {
 			var lc net.ListenConfig
 			return lc.ListenPacket(context.Background(), network, address)
 		}
 	}
-	out.Logger = orDiscard(out.Logger)
+	listen := out.ListenPacket
+	size, log := out.SocketBuffer, out.Logger
+	out.ListenPacket = func(network, address string) (net.PacketConn, error) {
+		pc, err := listen(network, address)
+		if err == nil {
+			sockbuf.Set(pc, size, log)
+		}
+		return pc, err
+	}
 	return out
 }
 

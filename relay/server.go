@@ -10,6 +10,8 @@ import (
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
+	"github.com/punchkit/punch/internal/sockbuf"
+
 	"github.com/punchkit/punch/internal/netaddr"
 )
 
@@ -35,6 +37,7 @@ type Server struct {
 func NewServer(pc net.PacketConn, cfg *ServerConfig) (*Server, error) {
 	c := cfg.withDefaults()
 	s := &Server{cfg: c, log: c.Logger}
+	sockbuf.Set(pc, c.SocketBuffer, c.Logger)
 	ip, err := s.relayIP(pc)
 	if err != nil {
 		pc.Close()

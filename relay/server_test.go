@@ -3,8 +3,11 @@ package relay
 import (
 	"context"
 	"errors"
+	"github.com/punchkit/punch/internal/sockbuf"
 	"net"
 	"net/netip"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,5 +202,50 @@ func TestNoAnswer(t *testing.T) {
 	defer cancel()
 	if _, err = Allocate(ctx, pc, addrOf(silent), Credentials{}, nil); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNoAnswer) {
 		t.Errorf("Allocate with a short ctx: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// TestSocketBuffers checks that the relay's socket and the sockets of its
+// relayed transport addresses get ServerConfig.SocketBuffer (root may
+// force it past the sysctl limits).
+func TestSocketBuffers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: the kernel may cap the buffers at net.core.rmem_max")
+	}
+	const want = 4 << 20
+	var (
+		mu      sync.Mutex
+		relayed []net.PacketConn
+	)
+	cfg := &ServerConfig{AllowPrivatePeers: true, SocketBuffer: want}
+	cfg.ListenPacket = func(network, address string) (net.PacketConn, error) {
+		pc, err := net.ListenPacket(network, address)
+		if err == nil {
+			mu.Lock()
+			relayed = append(relayed, pc)
+			mu.Unlock()
+		}
+		return pc, err
+	}
+	pc := listenUDP(t, "udp4", families[0].ip)
+	s, err := NewServer(pc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	allocate(t, s, s.Issuer().Issue("x"))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(relayed) != 1 {
+		t.Fatalf("%d relayed sockets opened, want 1", len(relayed))
+	}
+	for name, c := range map[string]net.PacketConn{"relay": pc, "relayed": relayed[0]} {
+		raw, err := c.(*net.UDPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rcv, snd := sockbuf.Sizes(raw); rcv < want || snd < want {
+			t.Errorf("%s socket: buffers %d and %d, want at least %d", name, rcv, snd, want)
+		}
 	}
 }

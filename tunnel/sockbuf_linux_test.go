@@ -3,6 +3,8 @@ package tunnel
 import (
 	"os"
 	"testing"
+
+	"github.com/punchkit/punch/internal/sockbuf"
 )
 
 // TestSocketBuffers checks that NewTransport raises the socket buffers
@@ -24,13 +26,13 @@ func TestSocketBuffers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rcv0, snd0 := socketBuffers(raw)
+			rcv0, snd0 := sockbuf.Sizes(raw)
 			tr, err := NewTransport(pc, &Config{SocketBuffer: tt.size})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer tr.Close()
-			rcv, snd := socketBuffers(raw)
+			rcv, snd := sockbuf.Sizes(raw)
 			t.Logf("receive %d -> %d, send %d -> %d", rcv0, rcv, snd0, snd)
 			want := tt.size
 			switch {

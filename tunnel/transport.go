@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/punchkit/punch/internal/netaddr"
+	"github.com/punchkit/punch/internal/sockbuf"
 	"github.com/quic-go/quic-go"
 )
 
@@ -66,7 +67,7 @@ func NewTransport(pc net.PacketConn, cfg *Config) (*Transport, error) {
 		return nil, errors.New("tunnel: NewTransport needs a UDP socket")
 	}
 	c := cfg.withDefaults()
-	setSocketBuffers(pc, c.SocketBuffer, c.Logger)
+	sockbuf.Set(pc, c.SocketBuffer, c.Logger)
 	t := &Transport{
 		cfg:     c,
 		pc:      pc,

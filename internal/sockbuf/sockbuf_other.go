@@ -1,6 +1,6 @@
 //go:build !linux
 
-package tunnel
+package sockbuf
 
 import "syscall"
 
@@ -8,5 +8,5 @@ import "syscall"
 // nothing so that the caller falls back to SetReadBuffer/SetWriteBuffer.
 func forceBuffers(raw syscall.RawConn, size int) (rcv, snd int) { return -1, -1 }
 
-// socketBuffers cannot tell the buffer sizes here.
-func socketBuffers(raw syscall.RawConn) (rcv, snd int) { return -1, -1 }
+// Sizes cannot tell the buffer sizes here.
+func Sizes(raw syscall.RawConn) (rcv, snd int) { return -1, -1 }

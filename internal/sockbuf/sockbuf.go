@@ -1,4 +1,6 @@
-package tunnel
+// Package sockbuf sizes the kernel buffers of UDP sockets that carry bulk
+// traffic (QUIC tunnels, the relay), where the defaults drop bursts.
+package sockbuf
 
 import (
 	"log/slog"
@@ -6,10 +8,11 @@ import (
 	"syscall"
 )
 
-// setSocketBuffers sets pc's kernel receive and send buffers to size bytes
-// (see [Config.SocketBuffer]), forcing past the sysctl limits where the
-// process may, and logs a warning if the kernel kept them smaller.
-func setSocketBuffers(pc net.PacketConn, size int, log *slog.Logger) {
+// Set sets pc's kernel receive and send buffers to size bytes, forcing
+// past the sysctl limits where the process may (CAP_NET_ADMIN), and logs
+// a warning if the kernel kept them smaller. A pc that is not a socket is
+// left alone.
+func Set(pc net.PacketConn, size int, log *slog.Logger) {
 	if size <= 0 {
 		return
 	}
@@ -32,9 +35,9 @@ func setSocketBuffers(pc net.PacketConn, size int, log *slog.Logger) {
 	if snd < size {
 		sc.SetWriteBuffer(size)
 	}
-	rcv, snd = socketBuffers(raw)
+	rcv, snd = Sizes(raw)
 	if rcv >= 0 && (rcv < size || snd < size) {
-		log.Warn("tunnel: the kernel limits the UDP socket buffers, which may cost throughput; "+
+		log.Warn("the kernel limits the UDP socket buffers, which may cost throughput; "+
 			"raise the sysctls net.core.rmem_max and net.core.wmem_max",
 			"receive", rcv, "send", snd, "wanted", size)
 	}
