@@ -73,9 +73,8 @@ func (s *sprayer) read(c *candidate) *candidate {
 	return nil
 }
 
-// readPlan reads more of c's plan message (whose first byte is read) and
-// sets *plan when it is whole. An error means c carries something else or
-// ended.
+// readPlan reads more of c's plan message and sets *plan when it is
+// whole. An error means c carries something else or ended.
 func readPlan(c *candidate, plan **[2]int64) error {
 	if len(c.msg) == planLen {
 		return errors.New("detpunch: more than a plan message")
@@ -91,7 +90,10 @@ func readPlan(c *candidate, plan **[2]int64) error {
 		return errors.New("detpunch: connection ended")
 	}
 	c.msg = append(c.msg, buf[:n]...)
-	if len(c.msg) == planLen && c.msg[0] == planMark {
+	switch {
+	case c.msg[0] != planMark:
+		return errors.New("detpunch: not a plan message")
+	case len(c.msg) == planLen:
 		*plan = &[2]int64{int64(binary.BigEndian.Uint64(c.msg[1:9])), int64(binary.BigEndian.Uint64(c.msg[9:]))}
 	}
 	return nil

@@ -110,13 +110,7 @@ func (s *sprayer) spray() (*candidate, error) {
 // open opens a listener on every port of the plan, skipping the ones that
 // cannot be bound.
 func (s *sprayer) open() error {
-	local := s.cfg.Bind.Unmap()
-	if !local.IsValid() {
-		local = netip.IPv6Unspecified()
-		if s.Peer.Is4() {
-			local = netip.IPv4Unspecified()
-		}
-	}
+	local := s.local()
 	var errs []error
 	for i, b := range s.Plan.Buckets {
 		for _, n := range s.Plan.Ports[i] {
@@ -135,6 +129,18 @@ func (s *sprayer) open() error {
 		return fmt.Errorf("%w: %w", ErrNoPorts, errors.Join(errs...))
 	}
 	return nil
+}
+
+// local returns the address the punching sockets are bound to:
+// Config.Bind, or the unspecified address of the peer's family.
+func (s *sprayer) local() netip.Addr {
+	if local := s.cfg.Bind.Unmap(); local.IsValid() {
+		return local
+	}
+	if s.Peer.Is4() {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
 }
 
 // connect starts the connects that are due.

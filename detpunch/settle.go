@@ -77,7 +77,7 @@ func (s *sprayer) finish(win *candidate) (*Result, error) {
 			st.add(c)
 		}
 	}
-	st.bindSpares(s.Plan, s.cfg.Bind, s.Peer)
+	st.bindSpares(s.local())
 	s.ports, s.candidates = nil, nil
 	done := make(chan struct{})
 	s.lingering = done
@@ -145,15 +145,8 @@ func (st *settler) add(c *candidate) {
 // port of the buckets just below and above the plan: the peer's other
 // bucket, if it has one that we do not, is one of them. Those that the
 // peer's plan names are dialled once it is known; the rest close unused.
-func (st *settler) bindSpares(plan Plan, bind, peer netip.Addr) {
-	local := bind.Unmap()
-	if !local.IsValid() {
-		local = netip.IPv6Unspecified()
-		if peer.Is4() {
-			local = netip.IPv4Unspecified()
-		}
-	}
-	lo, hi := min(plan.Buckets[0], plan.Buckets[1]), max(plan.Buckets[0], plan.Buckets[1])
+func (st *settler) bindSpares(local netip.Addr) {
+	lo, hi := min(st.plan.Buckets[0], st.plan.Buckets[1]), max(st.plan.Buckets[0], st.plan.Buckets[1])
 	for _, b := range []int64{lo - 1, hi + 1} {
 		for _, n := range Ports(b, st.ports) {
 			if _, ok := st.spares[n]; ok {
@@ -188,7 +181,7 @@ func (st *settler) dialPeer() {
 		}
 	}
 	st.dialed = true
-	st.log.Debug("detpunch: settling: dialled the peer's other bucket", "peer plan", *st.peerPlan, "attempts", len(st.tries))
+	st.log.Debug("detpunch: settling: the peer's plan", "buckets", *st.peerPlan, "attempts", len(st.tries))
 }
 
 // run polls until every attempt is answered (the peer's plan known, no
@@ -265,16 +258,7 @@ func (st *settler) handle(fds []unix.PollFd) {
 	for _, c := range st.conns {
 		keep := true
 		if fds[i].Revents != 0 {
-			if len(c.msg) == 0 {
-				var b [1]byte
-				if n, _ := unix.Read(c.a.Fd(), b[:]); n == 1 && b[0] == planMark {
-					c.msg = b[:]
-				} else {
-					keep = false
-				}
-			} else if err := readPlan(c, &st.peerPlan); err != nil {
-				keep = false
-			}
+			keep = readPlan(c, &st.peerPlan) == nil
 			if st.peerPlan != nil && !st.dialed {
 				st.dialPeer()
 			}
