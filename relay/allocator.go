@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/pion/turn/v5"
+
+	"github.com/punchkit/punch/internal/sockbuf"
 )
 
 // portTries is how many random ports of a port range the allocator tries
@@ -23,6 +26,8 @@ type allocator struct {
 	ip               netip.Addr
 	minPort, maxPort uint16
 	listen           func(network, address string) (net.PacketConn, error)
+	buffer           int // socket buffers, see ServerConfig.SocketBuffer
+	log              *slog.Logger
 	max, perUser     int
 
 	mu      sync.Mutex
@@ -39,6 +44,8 @@ func newAllocator(cfg *ServerConfig, ip netip.Addr) *allocator {
 		minPort: cfg.MinPort,
 		maxPort: cfg.MaxPort,
 		listen:  cfg.ListenPacket,
+		buffer:  cfg.SocketBuffer,
+		log:     cfg.Logger,
 		max:     cfg.MaxAllocations,
 		perUser: cfg.MaxAllocationsPerUser,
 		users:   make(map[string]int),
@@ -86,7 +93,11 @@ func (a *allocator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
 // at a port the system picks.
 func (a *allocator) open(network string, port int) (net.PacketConn, error) {
 	listen := func(port int) (net.PacketConn, error) {
-		return a.listen(network, net.JoinHostPort(a.ip.String(), strconv.Itoa(port)))
+		pc, err := a.listen(network, net.JoinHostPort(a.ip.String(), strconv.Itoa(port)))
+		if err == nil {
+			sockbuf.Set(pc, a.buffer, a.log)
+		}
+		return pc, err
 	}
 	if port != 0 || a.minPort == 0 {
 		return listen(port)

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
-	"github.com/punchkit/punch/internal/sockbuf"
 )
 
 // Defaults for the ServerConfig and ClientConfig fields.
@@ -111,22 +109,13 @@ func (c *ServerConfig) withDefaults() ServerConfig {
 	if out.SocketBuffer == 0 {
 		out.SocketBuffer = DefaultSocketBuffer
 	}
-	out.Logger = orDiscard(out.Logger)
 	if out.ListenPacket == nil {
 		out.ListenPacket = func(network, address string) (net.PacketConn, error) {
 			var lc net.ListenConfig
 			return lc.ListenPacket(context.Background(), network, address)
 		}
 	}
-	listen := out.ListenPacket
-	size, log := out.SocketBuffer, out.Logger
-	out.ListenPacket = func(network, address string) (net.PacketConn, error) {
-		pc, err := listen(network, address)
-		if err == nil {
-			sockbuf.Set(pc, size, log)
-		}
-		return pc, err
-	}
+	out.Logger = orDiscard(out.Logger)
 	return out
 }
 
