@@ -1,86 +1,15 @@
 package stunserver
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v4"
 )
-
-// TestBatchReadWrite queues datagrams on a socket, reads them in one batch
-// and sends them back in one, over IPv4, IPv6 and a dual-stack socket with
-// IPv4 and IPv6 clients.
-func TestBatchReadWrite(t *testing.T) {
-	tests := []struct {
-		name           string
-		server, client string
-		dial           string // the server's IP as the client reaches it
-	}{
-		{"ipv4", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1"},
-		{"ipv6", "[::1]:0", "[::1]:0", "::1"},
-		{"dual-stack-ipv4-client", "[::]:0", "127.0.0.1:0", "127.0.0.1"},
-		{"dual-stack-ipv6-client", "[::]:0", "[::1]:0", "::1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			sock := listenUDP(t, tt.server)
-			g, err := newUDPGroup([]UDPSocket{{Conn: sock}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := g.conns[0]
-			if c.batch == nil {
-				if runtime.GOOS == "linux" {
-					t.Fatal("no batched I/O on Linux")
-				}
-				t.Skip("no batched I/O on " + runtime.GOOS)
-			}
-			client := listenUDP(t, tt.client)
-			me := localAddr(t, client)
-			server := netip.AddrPortFrom(netip.MustParseAddr(tt.dial), localAddr(t, sock).Port())
-			const n = 10
-			for i := range n {
-				if _, err := client.WriteToUDPAddrPort(bytes.Repeat([]byte{byte(i)}, i+1), server); err != nil {
-					t.Fatal(err)
-				}
-			}
-
-			b := c.newBatch(DefaultMaxMessageSize)
-			got, err := c.readBatch(b)
-			if err != nil || got != n {
-				t.Fatalf("readBatch = %d, %v; want the %d datagrams queued", got, err, n)
-			}
-			for i := range got {
-				pkt, from := b.datagram(i)
-				if want := bytes.Repeat([]byte{byte(i)}, i+1); !bytes.Equal(pkt, want) || from != me {
-					t.Errorf("datagram %d = %x from %v, want %x from %v", i, pkt, from, want, me)
-				}
-				b.queue(pkt, from)
-			}
-			s := newTestServer(t, nil)
-			s.flush(context.Background(), c, b)
-
-			buf := make([]byte, 100)
-			client.SetReadDeadline(time.Now().Add(3 * time.Second))
-			for i := range n {
-				k, from, err := client.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					t.Fatalf("echo %d: %v", i, err)
-				}
-				from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-				if want := bytes.Repeat([]byte{byte(i)}, i+1); !bytes.Equal(buf[:k], want) || from != server {
-					t.Errorf("echo %d = %x from %v, want %x from %v", i, buf[:k], from, want, server)
-				}
-			}
-		})
-	}
-}
 
 // TestUDPBurst sends many requests from several clients at once, so that
 // the server reads and answers them in batches, and checks every answer:

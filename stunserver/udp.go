@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/punchkit/punch/internal/netaddr"
+	"github.com/punchkit/punch/internal/udpbatch"
 )
 
 // UDPSocket is a UDP socket and its role in its group.
@@ -27,32 +27,14 @@ type UDPSocket struct {
 
 // udpConn is one socket of a group being served.
 type udpConn struct {
-	pc    net.PacketConn
-	fast  *net.UDPConn // pc, when it is a *net.UDPConn
-	batch batchConn    // fast in batches, where the platform can
-	role  Role
+	pc   net.PacketConn
+	io   *udpbatch.Conn // pc, in batches where the platform can
+	role Role
 }
 
-func (c *udpConn) read(b []byte) (int, netip.AddrPort, error) {
-	if c.fast != nil {
-		return c.fast.ReadFromUDPAddrPort(b)
-	}
-	n, addr, err := c.pc.ReadFrom(b)
-	if err != nil {
-		return n, netip.AddrPort{}, err
-	}
-	ap, _ := netaddr.AddrPort(addr) // zero when not IP: dropped by the caller
-	return n, ap, nil
-}
-
-func (c *udpConn) write(b []byte, to netip.AddrPort) error {
-	if c.fast != nil {
-		_, err := c.fast.WriteToUDPAddrPort(b, to)
-		return err
-	}
-	_, err := c.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
-	return err
-}
+// respCap is the initial capacity of a queued response; a larger response
+// grows its slot once, and the slot keeps the capacity.
+const respCap = 256
 
 // udpGroup is a group of sockets being served together.
 type udpGroup struct {
@@ -74,10 +56,7 @@ func newUDPGroup(socks []UDPSocket) (*udpGroup, error) {
 		if g.byRole[sk.Role] != nil {
 			return nil, fmt.Errorf("%w: role %v given twice", ErrBadGroup, sk.Role)
 		}
-		c := &udpConn{pc: sk.Conn, role: sk.Role}
-		if c.fast, _ = sk.Conn.(*net.UDPConn); c.fast != nil {
-			c.batch = newBatchConn(c.fast)
-		}
+		c := &udpConn{pc: sk.Conn, io: udpbatch.New(sk.Conn), role: sk.Role}
 		g.byRole[sk.Role] = c
 		g.conns = append(g.conns, c)
 		g.grid.addrs[sk.Role] = originOf(sk.Conn.LocalAddr())
@@ -178,10 +157,10 @@ func (s *Server) ServeUDP(ctx context.Context, socks ...UDPSocket) error {
 func (s *Server) readUDP(ctx context.Context, g *udpGroup, c *udpConn) error {
 	w := s.getWorker()
 	defer s.putWorker(w)
-	b := c.newBatch(s.cfg.MaxMessageSize)
+	b := c.io.NewBatch(s.cfg.MaxMessageSize, respCap)
 	var backoff time.Duration
 	for {
-		n, err := c.readBatch(b)
+		n, err := c.io.Read(b)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.isClosed() || ctx.Err() != nil || !isTemporary(err) {
 				return fmt.Errorf("stunserver: read udp %v: %w", c.pc.LocalAddr(), err)
@@ -193,16 +172,15 @@ func (s *Server) readUDP(ctx context.Context, g *udpGroup, c *udpConn) error {
 		}
 		backoff = 0
 		s.answer(ctx, w, g, c, b, n)
-		s.flush(ctx, c, b)
+		c.io.Flush(b, func(to netip.AddrPort, err error) { s.logWriteError(ctx, to, c.role, err) })
 	}
 }
 
 // answer handles the n datagrams read into b on c. Responses to leave from
-// c are queued in b when c writes in batches; the others are written at
-// once.
-func (s *Server) answer(ctx context.Context, w *worker, g *udpGroup, c *udpConn, b *udpBatch, n int) {
+// c are queued in b; the others are written at once.
+func (s *Server) answer(ctx context.Context, w *worker, g *udpGroup, c *udpConn, b *udpbatch.Batch, n int) {
 	for i := range n {
-		pkt, from := b.datagram(i)
+		pkt, from := b.Datagram(i)
 		switch {
 		case !from.IsValid():
 			continue
@@ -213,10 +191,10 @@ func (s *Server) answer(ctx context.Context, w *worker, g *udpGroup, c *udpConn,
 		v, send := s.handle(w, pkt, from, &g.grid, c.role, true)
 		switch {
 		case v != verdictReply:
-		case send == c.role && c.batch != nil:
-			b.queue(w.resp.Raw, from)
+		case send == c.role:
+			b.Queue(w.resp.Raw, from)
 		default:
-			if err := g.byRole[send].write(w.resp.Raw, from); err != nil {
+			if err := g.byRole[send].io.Write(w.resp.Raw, from); err != nil {
 				s.logWriteError(ctx, from, send, err)
 			}
 		}

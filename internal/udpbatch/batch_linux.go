@@ -1,4 +1,4 @@
-package stunserver
+package udpbatch
 
 import (
 	"net"

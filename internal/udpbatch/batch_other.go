@@ -1,6 +1,6 @@
 //go:build !linux
 
-package stunserver
+package udpbatch
 
 import "net"
 
