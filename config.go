@@ -35,6 +35,10 @@ type Config struct {
 	// RelayGrace is how long the direct paths run alone before the relay
 	// joins the race. Default 1 s.
 	RelayGrace time.Duration
+	// RelayTURN makes the relay path use the server's TURN relay even
+	// where the server runs a pair relay, which is faster (see
+	// docs/relay.md). Default: false, the pair relay where there is one.
+	RelayTURN bool
 	// Timeout bounds the race after the peers met. Default 10 s.
 	Timeout time.Duration
 	// Logger receives debug logs. Default: none.

@@ -15,10 +15,17 @@ import (
 	"github.com/punchkit/punch/tunnel"
 )
 
-// TestPathConnMove runs a QUIC tunnel between two relay allocations,
-// moves both sides to a direct path in the middle of a transfer, shuts the
-// relay down, and checks that the transfer completes intact.
+// TestPathConnMove runs a QUIC tunnel between two relayed sockets,
+// through TURN allocations and through the pair relay, moves both sides to
+// a direct path in the middle of a transfer, shuts the relay down, and
+// checks that the transfer completes intact.
 func TestPathConnMove(t *testing.T) {
+	for _, kind := range []string{"turn", "pair"} {
+		t.Run(kind, func(t *testing.T) { testPathConnMove(t, kind == "pair") })
+	}
+}
+
+func testPathConnMove(t *testing.T, pair bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	lo := netip.MustParseAddr("127.0.0.1")
@@ -26,46 +33,83 @@ func TestPathConnMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := relay.NewServer(rpc, &relay.ServerConfig{AllowPrivatePeers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
 	var (
-		rcs    [2]*relay.Conn
-		paths  [2]*pathConn
-		direct [2]*net.UDPConn
+		closeRelay func() error
+		paths      [2]*pathConn
+		conns      [2]net.PacketConn
+		direct     [2]*net.UDPConn
+		peers      [2]netip.AddrPort // where each side sees the other
 	)
+	var socks [2]*net.UDPConn
 	for i := range 2 {
-		pc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
-		if err != nil {
+		if socks[i], err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0))); err != nil {
 			t.Fatal(err)
 		}
-		defer pc.Close()
-		if rcs[i], err = relay.Allocate(ctx, pc, rs.Addr(), rs.Issuer().Issue("test"), nil); err != nil {
-			t.Fatal(err)
-		}
-		defer rcs[i].Close()
+		defer socks[i].Close()
 		if direct[i], err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0))); err != nil {
 			t.Fatal(err)
 		}
 		defer direct[i].Close()
 	}
-	for i := range 2 {
-		paths[i] = newPathConn(rcs[i], rcs[1-i].RelayedAddr())
-		defer paths[i].Close()
+	if pair {
+		ps, err := relay.NewPairServer(rpc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ps.Close()
+		closeRelay = ps.Close
+		creds := ps.Issuer().Issue("test")
+		joined := make(chan error, 1)
+		go func() {
+			joined <- relay.JoinPair(ctx, socks[0], relay.Pair{Relay: ps.Addr(), Credentials: creds, Side: 0}, true, nil)
+		}()
+		if err := relay.JoinPair(ctx, socks[1], relay.Pair{Relay: ps.Addr(), Credentials: creds, Side: 1}, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-joined; err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			peers[i] = ps.Addr()
+			paths[i] = newPathConn(socks[i], peers[i])
+		}
+	} else {
+		rs, err := relay.NewServer(rpc, &relay.ServerConfig{AllowPrivatePeers: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rs.Close()
+		closeRelay = rs.Close
+		var rcs [2]*relay.Conn
+		for i := range 2 {
+			if rcs[i], err = relay.Allocate(ctx, socks[i], rs.Addr(), rs.Issuer().Issue("test"), nil); err != nil {
+				t.Fatal(err)
+			}
+			defer rcs[i].Close()
+		}
+		for i := range 2 {
+			peers[i] = rcs[1-i].RelayedAddr()
+			paths[i] = newPathConn(rcs[i], peers[i])
+		}
+		rcs[1].WriteTo([]byte{0}, net.UDPAddrFromAddrPort(rcs[0].RelayedAddr())) // permission
 	}
-	rcs[1].WriteTo([]byte{0}, net.UDPAddrFromAddrPort(rcs[0].RelayedAddr())) // permission
+	for i := range 2 {
+		defer paths[i].Close()
+		conns[i] = paths[i].packetConn()
+		if _, fast := conns[i].(*udpPathConn); fast != pair {
+			t.Fatalf("packetConn is a %T over the pair relay's socket: %v", conns[i], pair)
+		}
+	}
 	key := secure.NewKey()
 	accepted := make(chan *tunnel.Conn, 1)
 	go func() {
-		c, err := tunnel.Accept(ctx, paths[1], key, nil)
+		c, err := tunnel.Accept(ctx, conns[1], key, nil)
 		if err != nil {
 			t.Error(err)
 		}
 		accepted <- c
 	}()
-	client, err := tunnel.Dial(ctx, paths[0], rcs[1].RelayedAddr(), key, nil)
+	client, err := tunnel.Dial(ctx, conns[0], peers[0], key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +133,7 @@ func TestPathConnMove(t *testing.T) {
 		for i := range 2 {
 			paths[i].setDirect(direct[i], direct[1-i].LocalAddr().(*net.UDPAddr).AddrPort())
 		}
-		rs.Close()
+		closeRelay()
 		st.Write(data[size/2:])
 		st.Close()
 	}()

@@ -18,8 +18,8 @@ import (
 	"github.com/punchkit/punch/stunserver"
 )
 
-// testServer runs a rendezvous server, a STUN server and a relay on
-// loopback and returns a Config for them.
+// testServer runs a rendezvous server, a STUN server and the relays (TURN
+// and pair) on loopback and returns a Config for them.
 func testServer(tb testing.TB) *Config {
 	tb.Helper()
 	cfg, stop, err := loopbackServer()
@@ -30,8 +30,8 @@ func testServer(tb testing.TB) *Config {
 	return cfg
 }
 
-// loopbackServer runs a rendezvous server, a STUN server and a relay on
-// 127.0.0.1 and returns a Config for them and a function that stops them.
+// loopbackServer runs a rendezvous server, a STUN server and the relays
+// (TURN and pair) on 127.0.0.1 and returns a Config for them and a function that stops them.
 func loopbackServer() (*Config, func(), error) {
 	rpc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -42,19 +42,31 @@ func loopbackServer() (*Config, func(), error) {
 		rpc.Close()
 		return nil, nil, err
 	}
+	ppc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		rs.Close()
+		return nil, nil, err
+	}
+	ps, err := relay.NewPairServer(ppc, &relay.PairConfig{Issuer: rs.Issuer()})
+	if err != nil {
+		rs.Close()
+		return nil, nil, err
+	}
 	rcfg := &rendezvous.Config{Grant: func(kind rendezvous.Kind, token string) *rendezvous.Grant {
 		c := rs.Issuer().Issue(token)
-		return &rendezvous.Grant{Addrs: []netip.AddrPort{rs.Addr()}, Username: c.Username, Password: c.Password}
+		return &rendezvous.Grant{Addrs: []netip.AddrPort{rs.Addr()}, Username: c.Username, Password: c.Password, Pair: []netip.AddrPort{ps.Addr()}}
 	}}
 	lns, err := rendezvous.Listen(context.Background(), []netip.Addr{netip.MustParseAddr("127.0.0.1")}, 0)
 	if err != nil {
 		rs.Close()
+		ps.Close()
 		return nil, nil, err
 	}
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		lns[0].Close()
 		rs.Close()
+		ps.Close()
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,6 +80,7 @@ func loopbackServer() (*Config, func(), error) {
 		<-done
 		<-done
 		rs.Close()
+		ps.Close()
 	}
 	return &Config{Server: lns[0].Addr().String(), STUNPort: pc.LocalAddr().(*net.UDPAddr).Port}, stop, nil
 }
@@ -136,14 +149,19 @@ func exchange(tb testing.TB, a, b net.Conn, n int) {
 }
 
 func TestDialListen(t *testing.T) {
-	for _, paths := range [][]Path{{PathReverse}, {PathTCP}, {PathUDP}, {PathRelay}, nil} {
+	for _, paths := range [][]Path{{PathReverse}, {PathTCP}, {PathUDP}, {PathRelay}, {PathRelay, "turn"}, nil} {
 		name := "all"
 		if paths != nil {
 			name = string(paths[0])
 		}
+		turn := len(paths) == 2 // the relay through TURN, not the pair relay
+		if turn {
+			paths, name = paths[:1], "relay-turn"
+		}
 		t.Run(name, func(t *testing.T) {
 			cfg := testServer(t)
 			cfg.Paths = paths
+			cfg.RelayTURN = turn
 			d, l := pair(t, cfg)
 			if d.Path() != l.Path() {
 				t.Fatalf("the two sides use different paths: %s and %s", d.Path(), l.Path())

@@ -28,55 +28,86 @@ func relayToken(key string) [rendezvous.KeySize]byte {
 // opens the QUIC tunnel between the two allocations (the leader dials), all
 // at once, so that the relay is ready when the grace period ends: the
 // leader offers the link only then.
+//
+// The relay is the server's pair relay where it runs one (a socket of
+// this side's joined to the pair, the relay then standing for the peer),
+// and TURN otherwise (an allocation each, the relayed addresses traded at
+// the rendezvous).
 func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, grace time.Duration) (link, error) {
 	start := time.Now()
 	if m.Relay == nil {
 		return nil, ErrNoRelay
 	}
-	var server netip.AddrPort
-	for _, a := range m.Relay.Addrs {
-		if a.Addr().Is4() == g.server.Addr().Is4() {
-			server = a
-			break
+	sameFamily := func(addrs []netip.AddrPort) netip.AddrPort {
+		for _, a := range addrs {
+			if a.Addr().Is4() == g.server.Addr().Is4() {
+				return a
+			}
 		}
+		return netip.AddrPort{}
 	}
-	if !server.IsValid() {
+	pairRelay, server := sameFamily(m.Relay.Pair), sameFamily(m.Relay.Addrs)
+	if c.RelayTURN {
+		pairRelay = netip.AddrPort{}
+	}
+	if !server.IsValid() && !pairRelay.IsValid() {
 		return nil, fmt.Errorf("%w for this address family", ErrNoRelay)
 	}
-	pc, err := session.ListenUDP(server.Addr().Is4(), session.Options{})
+	pc, err := session.ListenUDP(g.server.Addr().Is4(), session.Options{})
 	if err != nil {
 		return nil, err
 	}
 	// The tunnel sizes the buffers of the sockets it is given, but here it
-	// gets the relayed connection, not this socket.
+	// gets a pathConn, not this socket.
 	sockbuf.Set(pc, relay.DefaultSocketBuffer, c.Logger)
-	rc, err := relay.Allocate(ctx, pc, server, relay.Credentials{Username: m.Relay.Username, Password: m.Relay.Password}, &relay.ClientConfig{Logger: c.Logger})
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("relay %v: %w", server, err)
-	}
-	var path *pathConn
+	creds := relay.Credentials{Username: m.Relay.Username, Password: m.Relay.Password}
+	var (
+		path    *pathConn
+		peer    netip.AddrPort
+		closeRC = func() error { return nil }
+	)
 	release := func() error {
 		if path != nil {
 			path.Close()
 		}
-		err := rc.Close()
+		err := closeRC()
 		pc.Close()
 		return err
 	}
-	peer, err := c.tradeRelayed(ctx, g, rc.RelayedAddr())
-	if err != nil {
-		release()
-		return nil, err
+	if pairRelay.IsValid() {
+		// The leader waits for the follower to join, so that its first
+		// QUIC packet is not dropped by the relay for want of a peer.
+		side := byte(1)
+		if m.Leader {
+			side = 0
+		}
+		if err := relay.JoinPair(ctx, pc, relay.Pair{Relay: pairRelay, Credentials: creds, Side: side}, m.Leader, &relay.ClientConfig{Logger: c.Logger}); err != nil {
+			pc.Close()
+			return nil, err
+		}
+		peer = pairRelay
+		path = newPathConn(pc, peer)
+		c.Logger.Debug("punch: pair relay", "relay", pairRelay)
+	} else {
+		rc, err := relay.Allocate(ctx, pc, server, creds, &relay.ClientConfig{Logger: c.Logger})
+		if err != nil {
+			pc.Close()
+			return nil, fmt.Errorf("relay %v: %w", server, err)
+		}
+		closeRC = rc.Close
+		if peer, err = c.tradeRelayed(ctx, g, rc.RelayedAddr()); err != nil {
+			release()
+			return nil, err
+		}
+		c.Logger.Debug("punch: relay", "relayed", rc.RelayedAddr(), "peer", peer)
+		path = newPathConn(rc, peer)
+		if !m.Leader {
+			// The first packet to the peer's relayed address creates the
+			// permission that lets the leader's packets in.
+			rc.WriteTo([]byte{0}, net.UDPAddrFromAddrPort(peer))
+		}
 	}
-	c.Logger.Debug("punch: relay", "relayed", rc.RelayedAddr(), "peer", peer)
-	path = newPathConn(rc, peer)
-	if !m.Leader {
-		// The first packet to the peer's relayed address creates the
-		// permission that lets the leader's packets in.
-		rc.WriteTo([]byte{0}, net.UDPAddrFromAddrPort(peer))
-	}
-	t, err := session.OpenTunnel(ctx, path, peer, m.Leader, g.opts.Key, &tunnel.Config{Logger: c.Logger, PacketSize: relayPacketSize})
+	t, err := session.OpenTunnel(ctx, path.packetConn(), peer, m.Leader, g.opts.Key, &tunnel.Config{Logger: c.Logger, PacketSize: relayPacketSize})
 	if err != nil {
 		release()
 		return nil, err
@@ -95,8 +126,8 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 
 // relayPacketSize is the size of the QUIC packets of a relayed tunnel,
 // whose packet connection cannot discover the path MTU: with TURN's
-// ChannelData header (4 bytes), UDP and IPv6 it is 1402 bytes on the
-// wire, which passes the 1500-byte MTU of most paths, PPPoE's 1492 and
+// ChannelData header (4 bytes; the pair relay adds none), UDP and IPv6 it
+// is 1402 bytes on the wire, which passes the 1500-byte MTU of most paths, PPPoE's 1492 and
 // most tunnels'.
 const relayPacketSize = 1350
 

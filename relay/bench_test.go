@@ -28,6 +28,15 @@ func BenchmarkQUIC(b *testing.B) {
 		a, c := tunnelOver(b, ra, rb, rb.RelayedAddr())
 		benchStream(b, a, c)
 	})
+	b.Run("pair", func(b *testing.B) {
+		iss := NewIssuer(nil, 0)
+		s := newPairServer(b, "udp4", ip, &PairConfig{Issuer: iss})
+		cred := iss.Issue("pair")
+		pb := join(b, s, "udp4", cred, 1, false)
+		pa := join(b, s, "udp4", cred, 0, true)
+		a, c := tunnelOver(b, pa, pb, s.Addr())
+		benchStream(b, a, c)
+	})
 	b.Run("relay-to-plain", func(b *testing.B) {
 		s := newTestServer(b, "udp4", ip, nil)
 		ra := allocate(b, s, s.Issuer().Issue("a"))

@@ -111,6 +111,12 @@ type Grant struct {
 	// Username and Password are TURN long-term credentials.
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Pair are the addresses of the server's pair relay (UDP), at most
+	// one per family, which takes the same credentials: both peers of a
+	// pair get the same, and the pair relay forwards between the two
+	// addresses that join with them (docs/relay.md). Absent when the
+	// server runs none.
+	Pair []netip.AddrPort `json:"pair,omitempty"`
 }
 
 // Request is what a version 1 client tells the server.

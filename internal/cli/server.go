@@ -36,6 +36,7 @@ type serverOptions struct {
 	noRendezvous    bool
 
 	relayPort int
+	pairPort  int
 	noRelay   bool
 
 	// relayIPs are the addresses the relay serves and relays from, set
@@ -141,6 +142,7 @@ interrupted (Ctrl-C).`,
 	f.IntVar(&o.maxWaitingPerIP, "max-waiting-per-ip", rendezvous.DefaultMaxWaitingPerIP, "rendezvous sessions that may wait at once from one IPv4 address or IPv6 /64")
 	f.BoolVar(&o.noRendezvous, "no-rendezvous", false, "run no rendezvous server")
 	f.IntVar(&o.relayPort, "relay-port", relay.DefaultPort, "relay (TURN) port, UDP")
+	f.IntVar(&o.pairPort, "pair-port", relay.DefaultPairPort, "pair relay port, UDP (0: run no pair relay, only TURN)")
 	f.BoolVar(&o.noRelay, "no-relay", false, "run no relay")
 	return cmd
 }
@@ -323,11 +325,14 @@ func (o *serverOptions) grant() func(rendezvous.Kind, string) *rendezvous.Grant 
 	if o.relayIssuer == nil {
 		return nil
 	}
-	var addrs []netip.AddrPort
+	var addrs, pairs []netip.AddrPort
 	for _, is4 := range []bool{true, false} {
 		for _, ip := range o.relayIPs {
 			if ip.Is4() == is4 {
 				addrs = append(addrs, netip.AddrPortFrom(ip, uint16(o.relayPort)))
+				if o.pairPort != 0 {
+					pairs = append(pairs, netip.AddrPortFrom(ip, uint16(o.pairPort)))
+				}
 				break
 			}
 		}
@@ -337,7 +342,7 @@ func (o *serverOptions) grant() func(rendezvous.Kind, string) *rendezvous.Grant 
 			return nil
 		}
 		c := o.relayIssuer.Issue(token)
-		return &rendezvous.Grant{Addrs: addrs, Username: c.Username, Password: c.Password}
+		return &rendezvous.Grant{Addrs: addrs, Username: c.Username, Password: c.Password, Pair: pairs}
 	}
 }
 
@@ -352,6 +357,12 @@ func (o *serverOptions) checkRelay() error {
 	}
 	if o.relayPort == o.stunPort || o.relayPort == altPort {
 		return usageError{fmt.Errorf("--relay-port %d is a STUN port, UDP too: pick another", o.relayPort)}
+	}
+	switch {
+	case o.pairPort < 0 || o.pairPort > 65535:
+		return usageError{fmt.Errorf("--pair-port %d: want a port from 1 to 65535, or 0 for none", o.pairPort)}
+	case o.pairPort != 0 && (o.pairPort == o.stunPort || o.pairPort == altPort || o.pairPort == o.relayPort):
+		return usageError{fmt.Errorf("--pair-port %d is the STUN or the TURN port, UDP too: pick another", o.pairPort)}
 	}
 	ips, err := parseIPs("--ip", o.ips)
 	if err != nil {
@@ -382,10 +393,11 @@ func globalAddrs() ([]netip.Addr, error) {
 	return ips, nil
 }
 
-// relayService opens a relay on each relay address, all checking
-// credentials with relayIssuer, and prints their addresses.
+// relayService opens a TURN relay and a pair relay on each relay
+// address, all checking credentials with relayIssuer, and prints their
+// addresses.
 func (o *serverOptions) relayService(ctx context.Context, log *slog.Logger, stderr io.Writer) (service, error) {
-	var servers []*relay.Server
+	var servers []io.Closer
 	closeAll := func() {
 		for _, s := range servers {
 			s.Close()
@@ -397,19 +409,31 @@ func (o *serverOptions) relayService(ctx context.Context, log *slog.Logger, stde
 		if ip.Is4() {
 			network = "udp4"
 		}
+		flag := "--relay-port"
 		pc, err := lc.ListenPacket(ctx, network, netip.AddrPortFrom(ip, uint16(o.relayPort)).String())
 		if err == nil {
 			var s *relay.Server
 			if s, err = relay.NewServer(pc, &relay.ServerConfig{Issuer: o.relayIssuer, Logger: log}); err == nil {
 				servers = append(servers, s)
-				fmt.Fprintf(stderr, "relay: listening on udp %v\n", s.Addr())
-				continue
+				fmt.Fprintf(stderr, "relay: listening on udp %v (TURN)\n", s.Addr())
+				if o.pairPort == 0 {
+					continue
+				}
+				flag = "--pair-port"
+				if pc, err = lc.ListenPacket(ctx, network, netip.AddrPortFrom(ip, uint16(o.pairPort)).String()); err == nil {
+					var ps *relay.PairServer
+					if ps, err = relay.NewPairServer(pc, &relay.PairConfig{Issuer: o.relayIssuer, Logger: log}); err == nil {
+						servers = append(servers, ps)
+						fmt.Fprintf(stderr, "relay: listening on udp %v (pair relay)\n", ps.Addr())
+						continue
+					}
+				}
 			}
 		}
 		closeAll()
 		switch {
 		case errors.Is(err, syscall.EADDRINUSE):
-			return service{}, fmt.Errorf("relay: %w (another server has the port: stop it or pick another --relay-port)", err)
+			return service{}, fmt.Errorf("relay: %w (another server has the port: stop it or pick another %s)", err, flag)
 		case errors.Is(err, syscall.EADDRNOTAVAIL):
 			return service{}, fmt.Errorf("relay: %w (--ip must be addresses of this host)", err)
 		}

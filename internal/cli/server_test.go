@@ -59,6 +59,10 @@ func TestServerBadFlags(t *testing.T) {
 		{"relay-port-zero", []string{"--relay-port", "0"}, "--relay-port"},
 		{"relay-port-too-big", []string{"--relay-port", "65536"}, "--relay-port"},
 		{"relay-port-is-stun-port", []string{"--relay-port", "3478"}, "--relay-port"},
+		{"pair-port-negative", []string{"--pair-port", "-1"}, "--pair-port"},
+		{"pair-port-too-big", []string{"--pair-port", "65536"}, "--pair-port"},
+		{"pair-port-is-relay-port", []string{"--relay-port", "4000", "--pair-port", "4000"}, "--pair-port"},
+		{"pair-port-is-stun-port", []string{"--pair-port", "3478"}, "--pair-port"},
 		{"relay-port-is-alt-port", []string{"--ip", "127.0.0.1", "--alt-ip", "127.0.0.2", "--stun-port", "4000", "--relay-port", "4001"}, "--relay-port"},
 		{"argument", []string{"extra"}, "no arguments"},
 	}
@@ -82,18 +86,18 @@ func TestServerBadFlags(t *testing.T) {
 }
 
 // startTestServer runs `punch server` on loopback with free random ports
-// (the relay's is rvPort+1) and returns its stderr, its ports and a
+// (the relay's is rvPort+1, the pair relay's rvPort+2) and returns its stderr, its ports and a
 // function that stops it and checks that it stopped cleanly.
 func startTestServer(t *testing.T, extra ...string) (stderr *testkit.SyncBuffer, stunPort, rvPort int, stop func()) {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
 		stunPort = 20000 + rand.IntN(40000)
 		rvPort = 20000 + rand.IntN(40000)
-		if rvPort == stunPort || rvPort+1 == stunPort {
+		if stunPort >= rvPort && stunPort <= rvPort+2 {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		args := append([]string{"--ip", "127.0.0.1", "--stun-port", fmt.Sprint(stunPort), "--rendezvous-port", fmt.Sprint(rvPort), "--relay-port", fmt.Sprint(rvPort + 1)}, extra...)
+		args := append([]string{"--ip", "127.0.0.1", "--stun-port", fmt.Sprint(stunPort), "--rendezvous-port", fmt.Sprint(rvPort), "--relay-port", fmt.Sprint(rvPort + 1), "--pair-port", fmt.Sprint(rvPort + 2)}, extra...)
 		stderr, done := runServer(ctx, args...)
 		tcpLine := fmt.Sprintf("stun: listening on tcp 127.0.0.1:%d\n", stunPort)
 		var err error
@@ -141,7 +145,8 @@ func TestServerRuns(t *testing.T) {
 		fmt.Sprintf("stun: listening on udp 127.0.0.1:%d\n", port),
 		fmt.Sprintf("stun: listening on tcp 127.0.0.1:%d\n", port),
 		fmt.Sprintf("rendezvous: listening on tcp 127.0.0.1:%d\n", rvPort),
-		fmt.Sprintf("relay: listening on udp 127.0.0.1:%d\n", rvPort+1),
+		fmt.Sprintf("relay: listening on udp 127.0.0.1:%d (TURN)\n", rvPort+1),
+		fmt.Sprintf("relay: listening on udp 127.0.0.1:%d (pair relay)\n", rvPort+2),
 	} {
 		// the services print their lines one after the other
 		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), line); time.Sleep(10 * time.Millisecond) {
@@ -213,8 +218,8 @@ func TestServerRuns(t *testing.T) {
 	}
 }
 
-// TestServerRelay checks that the relay answers on its port, and refuses
-// credentials the server did not issue.
+// TestServerRelay checks that the relays (TURN and pair) answer on their
+// ports, and refuse credentials the server did not issue.
 func TestServerRelay(t *testing.T) {
 	_, _, rvPort, stop := startTestServer(t)
 	defer stop()
@@ -229,6 +234,11 @@ func TestServerRelay(t *testing.T) {
 	_, err = relay.Allocate(ctx, pc, relayAddr, relay.NewIssuer(nil, 0).Issue("x"), nil)
 	if !errors.Is(err, relay.ErrBadCredentials) {
 		t.Fatalf("allocate with foreign credentials: %v, want relay.ErrBadCredentials", err)
+	}
+	pairAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(rvPort+2))
+	err = relay.JoinPair(ctx, pc, relay.Pair{Relay: pairAddr, Credentials: relay.NewIssuer(nil, 0).Issue("x")}, false, &relay.ClientConfig{Timeout: 500 * time.Millisecond})
+	if !errors.Is(err, relay.ErrBadCredentials) {
+		t.Fatalf("join the pair relay with foreign credentials: %v, want relay.ErrBadCredentials", err)
 	}
 }
 

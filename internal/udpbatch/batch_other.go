@@ -8,3 +8,12 @@ import "net"
 // WriteBatch move one datagram per call and save nothing, so c is read and
 // written singly.
 func newBatchConn(c *net.UDPConn) batchConn { return nil }
+
+// enableOffload reports false: UDP GRO and GSO are Linux's.
+func enableOffload(c *net.UDPConn) bool { return false }
+
+const oobSize = 0
+
+func segmentOf([]byte) int { return 0 }
+
+func appendSegment(b []byte, seg int) []byte { return b }

@@ -5,6 +5,12 @@
 // with the socket's own methods. The STUN server and the pair relay serve
 // their sockets with it.
 //
+// With Offload, a Conn also moves many datagrams of one sender as one
+// buffer: the kernel coalesces the datagrams of a flow on receive (UDP
+// GRO) and segments a buffer on send (UDP GSO), so that a relay forwards
+// a burst of a tunnel's packets with one copy and a share of two system
+// calls.
+//
 // A Batch holds the buffers of one reader goroutine, allocated once: the
 // datagrams read and the datagrams queued to be sent. x/net allocates the
 // source address of each datagram it receives (a *net.UDPAddr and its IP,
@@ -35,10 +41,15 @@ type batchConn interface {
 // Conn is a UDP socket read and written in batches where the platform
 // can.
 type Conn struct {
-	pc    net.PacketConn
-	fast  *net.UDPConn // pc, when it is a *net.UDPConn
-	batch batchConn    // fast in batches, where the platform can
+	pc      net.PacketConn
+	fast    *net.UDPConn // pc, when it is a *net.UDPConn
+	batch   batchConn    // fast in batches, where the platform can
+	offload bool         // GRO and GSO on, see Offload
 }
+
+// maxCoalesced is the largest buffer of coalesced datagrams: the largest
+// UDP payload.
+const maxCoalesced = 1<<16 - 1
 
 // New returns a Conn on pc. It does not take pc over: closing pc ends the
 // Conn's reads and writes.
@@ -53,6 +64,16 @@ func New(pc net.PacketConn) *Conn {
 // Batched reports whether c reads and writes more than one datagram per
 // system call.
 func (c *Conn) Batched() bool { return c.batch != nil }
+
+// Offload turns on the coalescing of received datagrams (UDP GRO) and
+// the segmentation of queued ones (UDP GSO) where the platform can (Linux
+// 5.0 and later, with batching), and reports whether they are on. Call it
+// before NewBatch, whose buffers grow to hold a coalesced buffer; then
+// see Batch.Segment and QueueSegments.
+func (c *Conn) Offload() bool {
+	c.offload = c.batch != nil && enableOffload(c.fast)
+	return c.offload
+}
 
 // Read reads one datagram into b, without batching.
 func (c *Conn) read(b []byte) (int, netip.AddrPort, error) {
@@ -82,16 +103,20 @@ func (c *Conn) Write(b []byte, to netip.AddrPort) error {
 // datagrams queued.
 type Batch struct {
 	// in are the receive slots. After a read, in[i].N is the size of
-	// the datagram and from[i] its sender.
+	// the datagram, from[i] its sender and seg[i] the size of the
+	// datagrams coalesced in it, or 0.
 	in   []ipv4.Message
 	from []netip.AddrPort
+	seg  []int
 
 	// out[:nout] are the queued datagrams: out[i].Buffers[0] holds the
 	// datagram and out[i].Addr is &addrs[i], whose IP is backed by
-	// ips[i]; to[i] is the same address.
+	// ips[i]; to[i] is the same address, and oseg[i] the size of the
+	// segments of a coalesced datagram, or 0.
 	out   []ipv4.Message
 	nout  int
 	to    []netip.AddrPort
+	oseg  []int
 	addrs []net.UDPAddr
 	ips   [][16]byte
 }
@@ -100,19 +125,25 @@ type Batch struct {
 // or one where c reads and writes singly. A receive slot holds a datagram
 // of up to maxSize bytes, with a byte to spare, so that a larger datagram,
 // which the kernel cuts to the buffer, is told from one of exactly maxSize
-// bytes (see Datagram). A send slot starts with room for outSize bytes and
-// grows, once, for a larger datagram.
+// bytes (see Datagram); with Offload, it holds the largest coalesced
+// buffer. A send slot starts with room for outSize bytes and grows, once,
+// for a larger datagram.
 func (c *Conn) NewBatch(maxSize, outSize int) *Batch {
 	n := Size
 	if c.batch == nil {
 		n = 1
 	}
 	size := maxSize + 1
+	if c.offload {
+		size = max(size, maxCoalesced)
+	}
 	b := &Batch{
 		in:    make([]ipv4.Message, n),
 		from:  make([]netip.AddrPort, n),
+		seg:   make([]int, n),
 		out:   make([]ipv4.Message, n),
 		to:    make([]netip.AddrPort, n),
+		oseg:  make([]int, n),
 		addrs: make([]net.UDPAddr, n),
 		ips:   make([][16]byte, n),
 	}
@@ -126,6 +157,10 @@ func (c *Conn) NewBatch(maxSize, outSize int) *Batch {
 		outBufs[i] = out[i*outSize : i*outSize : (i+1)*outSize]
 		b.out[i].Buffers = outBufs[i : i+1]
 		b.out[i].Addr = &b.addrs[i]
+		if c.offload {
+			b.in[i].OOB = make([]byte, oobSize)
+			b.out[i].OOB = make([]byte, 0, oobSize)
+		}
 	}
 	return b
 }
@@ -147,6 +182,10 @@ func (c *Conn) Read(b *Batch) (int, error) {
 	}
 	for i := range n {
 		b.from[i], _ = netaddr.AddrPort(b.in[i].Addr) // zero when not IP
+		b.seg[i] = 0
+		if c.offload {
+			b.seg[i] = segmentOf(b.in[i].OOB[:b.in[i].NN])
+		}
 	}
 	return n, nil
 }
@@ -158,16 +197,31 @@ func (b *Batch) Datagram(i int) ([]byte, netip.AddrPort) {
 	return b.in[i].Buffers[0][:b.in[i].N], b.from[i]
 }
 
+// Segment returns the size of the datagrams the kernel coalesced into the
+// i-th datagram read, 0 if it is one datagram: every datagram in it has
+// that size but the last, which may be shorter. Only with Offload.
+func (b *Batch) Segment(i int) int { return b.seg[i] }
+
 // Full reports whether the send queue is full: Flush it before the next
 // Queue.
 func (b *Batch) Full() bool { return b.nout == len(b.out) }
 
 // Queue copies p into the next send slot, to be sent to to by Flush. The
 // queue holds as many datagrams as the batch has slots (Full).
-func (b *Batch) Queue(p []byte, to netip.AddrPort) {
+func (b *Batch) Queue(p []byte, to netip.AddrPort) { b.QueueSegments(p, to, 0) }
+
+// QueueSegments queues p as Queue does, as datagrams of seg bytes each
+// (the last may be shorter) when seg is not 0: a coalesced buffer read
+// with Offload, passed on as it came (Batch.Segment). Without Offload, seg
+// must be 0.
+func (b *Batch) QueueSegments(p []byte, to netip.AddrPort, seg int) {
 	i := b.nout
 	b.nout++
 	b.out[i].Buffers[0] = append(b.out[i].Buffers[0][:0], p...)
+	b.out[i].OOB, b.oseg[i] = b.out[i].OOB[:0], 0
+	if seg > 0 && len(p) > seg {
+		b.out[i].OOB, b.oseg[i] = appendSegment(b.out[i].OOB, seg), seg
+	}
 	b.to[i] = to
 	a, ip := &b.addrs[i], &b.ips[i]
 	if to.Addr().Is4() {
@@ -185,7 +239,7 @@ func (b *Batch) Queue(p []byte, to netip.AddrPort) {
 // datagram that cannot be sent is skipped and reported to failed, if not
 // nil. Flush returns net.ErrClosed, and drops the rest, once c is closed.
 func (c *Conn) Flush(b *Batch, failed func(to netip.AddrPort, err error)) error {
-	ms, to := b.out[:b.nout], b.to[:b.nout]
+	ms, to, seg := b.out[:b.nout], b.to[:b.nout], b.oseg[:b.nout]
 	b.nout = 0
 	for len(ms) > 0 {
 		var (
@@ -203,14 +257,34 @@ func (c *Conn) Flush(b *Batch, failed func(to netip.AddrPort, err error)) error 
 				return err
 			}
 			// sendmmsg fails only when it could send nothing: the
-			// first message is the one that fails.
-			if failed != nil {
+			// first message is the one that fails. A coalesced one
+			// (a device without checksum offload refuses GSO with
+			// EIO) goes again as single datagrams.
+			if seg[0] > 0 {
+				err = c.writeSegments(ms[0].Buffers[0], to[0], seg[0])
+			}
+			if err != nil && failed != nil {
 				failed(to[0], err)
 			}
 			n = 1
 		}
 		n = max(n, 1)
-		ms, to = ms[n:], to[n:]
+		ms, to, seg = ms[n:], to[n:], seg[n:]
+	}
+	return nil
+}
+
+// writeSegments sends p as datagrams of seg bytes, singly.
+func (c *Conn) writeSegments(p []byte, to netip.AddrPort, seg int) error {
+	if seg <= 0 {
+		return c.Write(p, to)
+	}
+	for len(p) > 0 {
+		k := min(seg, len(p))
+		if err := c.Write(p[:k], to); err != nil {
+			return err
+		}
+		p = p[k:]
 	}
 	return nil
 }
