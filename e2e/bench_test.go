@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,10 +24,17 @@ import (
 //
 // (each iteration is a whole experiment; they need root).
 
+// transferred is what one transfer measured.
+type transferred struct {
+	rate float64 // the receiver's throughput, bit/s
+	cpu  float64 // CPU of both punch processes, seconds
+	core float64 // CPU of the lab's core router over the transfer, seconds
+	busy float64 // share of the machine's CPU time busy over the transfer, 0 to 1
+}
+
 // transferWith sends size bytes from host a to host b with `punch SUB
-// -s/-r` (extra flags added to both) and returns the receiver's throughput
-// in bit/s and the CPU both punch processes used, in seconds.
-func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra ...string) (float64, float64) {
+// -s/-r` (extra flags added to both) and measures it.
+func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra ...string) transferred {
 	b.Helper()
 	key := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	args := append([]string{sub, "-4", "-T", "198.51.100.2"}, extra...)
@@ -60,9 +70,12 @@ func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra .
 	if _, err := io.ReadFull(out, first); err != nil {
 		b.Fatalf("no data: %v\n%s\n%s", err, rxErr.String(), txErr.String())
 	}
-	start := time.Now()
+	start, core0 := time.Now(), procCPU(lab.Daemon)
+	busy0, total0 := machineCPU()
 	n, _ := io.Copy(io.Discard, out)
 	elapsed := time.Since(start)
+	core := procCPU(lab.Daemon) - core0
+	busy1, total1 := machineCPU()
 	if err := rx.Wait(); err != nil {
 		b.Fatalf("receiver: %v\n%s", err, rxErr.String())
 	}
@@ -74,7 +87,50 @@ func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra .
 		ru := c.ProcessState.SysUsage().(*syscall.Rusage)
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
-	return float64(n) * 8 / elapsed.Seconds(), cpu(rx) + cpu(tx)
+	return transferred{
+		rate: float64(n) * 8 / elapsed.Seconds(),
+		cpu:  cpu(rx) + cpu(tx),
+		core: core,
+		busy: (busy1 - busy0) / (total1 - total0),
+	}
+}
+
+// procCPU returns the user and system CPU time of process pid, in
+// seconds, 0 if it cannot be read.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc CPU times.
+const clockTicks = 100
+
+// machineCPU returns the machine's busy and total CPU time so far, in
+// clock ticks, from the first line of /proc/stat.
+func machineCPU() (busy, total float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		total += v
+		if i != 3 && i != 4 { // idle and iowait
+			busy += v
+		}
+	}
+	return busy, total
 }
 
 // way is one way to move the data: `punch SUB ARGS...`, reported as name.
@@ -89,13 +145,17 @@ type way struct {
 func sideBySide(b *testing.B, lab *natlab.Lab, size int64, base, test way) {
 	gb := float64(size) / 1e9
 	for range b.N {
-		baseRate, baseCPU := transferWith(b, base.sub, lab, size, base.args...)
-		testRate, testCPU := transferWith(b, test.sub, lab, size, test.args...)
-		b.ReportMetric(baseRate/1e9, base.name+"-Gbit/s")
-		b.ReportMetric(testRate/1e9, test.name+"-Gbit/s")
-		b.ReportMetric(testRate/baseRate, "ratio")
-		b.ReportMetric(baseCPU/gb, base.name+"-cpu-s/GB")
-		b.ReportMetric(testCPU/gb, test.name+"-cpu-s/GB")
+		bt := transferWith(b, base.sub, lab, size, base.args...)
+		tt := transferWith(b, test.sub, lab, size, test.args...)
+		b.ReportMetric(bt.rate/1e9, base.name+"-Gbit/s")
+		b.ReportMetric(tt.rate/1e9, test.name+"-Gbit/s")
+		b.ReportMetric(tt.rate/bt.rate, "ratio")
+		b.ReportMetric(bt.cpu/gb, base.name+"-cpu-s/GB")
+		b.ReportMetric(tt.cpu/gb, test.name+"-cpu-s/GB")
+		b.ReportMetric(bt.core/gb, base.name+"-core-cpu-s/GB")
+		b.ReportMetric(tt.core/gb, test.name+"-core-cpu-s/GB")
+		b.ReportMetric(bt.busy, base.name+"-machine-busy")
+		b.ReportMetric(tt.busy, test.name+"-machine-busy")
 	}
 }
 

@@ -94,12 +94,15 @@ server starts (docs/relay.md). The relay carries only the peers'
 end-to-end encrypted tunnel, which it cannot read. One set of credentials
 holds at most 4 allocations on each address, and each address at most
 10,000; the relay relays only to public addresses, never into its own
-network.
+network. On UDP port 3481 (--pair-port; 0 for none) of the same addresses,
+the pair relay takes the same credentials from punch's own clients and
+forwards each pair's datagrams as they are, several times faster than
+TURN.
 
 It prints one line per listening address to stderr and runs until
 interrupted (Ctrl-C).`,
 		Example: `  # STUN on port 3478 of every address, UDP and TCP, IPv4 and IPv6,
-  # rendezvous on port 3477, TCP, and the relay on port 3480, UDP
+  # rendezvous on port 3477, TCP, and the relays on ports 3480 and 3481, UDP
   punch server
 
   # RFC 5780: two public IPs, ports 3478 and 3479 on each
