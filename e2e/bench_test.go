@@ -30,6 +30,7 @@ type transferred struct {
 	cpu  float64 // CPU of both punch processes, seconds
 	core float64 // CPU of the lab's core router over the transfer, seconds
 	busy float64 // share of the machine's CPU time busy over the transfer, 0 to 1
+	all  float64 // the machine's busy CPU time over the transfer, seconds
 }
 
 // transferWith sends size bytes from host a to host b with `punch SUB
@@ -92,6 +93,7 @@ func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra .
 		cpu:  cpu(rx) + cpu(tx),
 		core: core,
 		busy: (busy1 - busy0) / (total1 - total0),
+		all:  (busy1 - busy0) / clockTicks,
 	}
 }
 
@@ -154,6 +156,8 @@ func sideBySide(b *testing.B, lab *natlab.Lab, size int64, base, test way) {
 		b.ReportMetric(tt.cpu/gb, test.name+"-cpu-s/GB")
 		b.ReportMetric(bt.core/gb, base.name+"-core-cpu-s/GB")
 		b.ReportMetric(tt.core/gb, test.name+"-core-cpu-s/GB")
+		b.ReportMetric(bt.all/gb, base.name+"-machine-cpu-s/GB")
+		b.ReportMetric(tt.all/gb, test.name+"-machine-cpu-s/GB")
 		b.ReportMetric(bt.busy, base.name+"-machine-busy")
 		b.ReportMetric(tt.busy, test.name+"-machine-busy")
 	}
