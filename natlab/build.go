@@ -57,9 +57,13 @@ func (l *Lab) addNetns(ctx context.Context, n *Node) error {
 	case RoleRouter:
 		sysctls = append(sysctls, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	case RoleServer:
-		// Configured as a rendezvous server should be: TCP Fast Open for
-		// clients (1) and listeners (2).
-		sysctls = append(sysctls, "net.ipv4.tcp_fastopen=3")
+		// Configured as a punch server should be: TCP Fast Open for
+		// clients (1) and listeners (2) for the rendezvous, and IP
+		// forwarding, without redirects, for the pair relay's kernel
+		// forwarding (docs/relay.md).
+		sysctls = append(sysctls, "net.ipv4.tcp_fastopen=3",
+			"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+			"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.default.send_redirects=0")
 	}
 	if err := inNetns(ctx, n.Netns, "", append([]string{"sysctl", "-qw"}, sysctls...)...); err != nil {
 		return err

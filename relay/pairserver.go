@@ -50,6 +50,17 @@ type PairConfig struct {
 	// ServerConfig.SocketBuffer. Default: 8 MiB.
 	SocketBuffer int
 
+	// Kernel has the host's kernel forward the datagrams of each pair
+	// once both sides have joined (nftables rules that rewrite them,
+	// untracked), where the host allows: root, the nft command, and IP
+	// forwarding on (sysctl net.ipv4.ip_forward, for IPv6
+	// net.ipv6.conf.all.forwarding). The relay checks that forwarded
+	// datagrams leave the host, and falls back to its own copy for a pair
+	// whose datagrams do not (a firewall that drops forwarded packets).
+	// Where the host does not allow it, the relay copies, as without it.
+	// Default: false.
+	Kernel bool
+
 	// Logger receives debug logs about pairs. Default: nil, silent.
 	Logger *slog.Logger
 }
@@ -100,9 +111,24 @@ type PairServer struct {
 	peers map[netip.AddrPort]*member
 	now   time.Time // of the current batch
 
+	// Kernel forwarding (PairConfig.Kernel), nil k when off: the serving
+	// goroutine asks kernelLoop to add and remove pairs (kops), and reads
+	// the counters it polls (kcounts).
+	k       *kernel
+	kops    chan kernelOp
+	kcounts chan map[netip.AddrPort]sideCount
+	kdone   chan struct{}
+
 	mu      sync.Mutex // guards the figures below, for Stats
 	npairs  int
+	nkernel int
 	relayed uint64
+}
+
+// kernelOp adds or removes a pair's kernel forwarding.
+type kernelOp struct {
+	add  bool
+	a, b netip.AddrPort
 }
 
 // pair is the state of one pair: the addresses of its two sides.
@@ -110,6 +136,10 @@ type pair struct {
 	username string
 	sides    [2]member
 	last     time.Time // of the last datagram or hello from either side
+
+	fwd       [2]netip.AddrPort // the sides the kernel forwards, if it does
+	counts    [2]sideCount      // their counters at the last poll
+	kernelOff bool              // forwarded datagrams did not leave the host
 }
 
 // member is one side of a pair.
@@ -150,6 +180,17 @@ func NewPairServer(pc net.PacketConn, cfg *PairConfig) (*PairServer, error) {
 	if !s.io.Offload() {
 		s.log.Debug("relay: pair relay without UDP GRO/GSO", "addr", addr)
 	}
+	if c.Kernel {
+		var err error
+		if s.k, err = newKernel(addr); err != nil {
+			s.log.Info("relay: the pair relay copies datagrams itself: no kernel forwarding", "addr", addr, "why", err)
+		} else {
+			s.kops = make(chan kernelOp, 4096)
+			s.kcounts = make(chan map[netip.AddrPort]sideCount, 1)
+			s.kdone = make(chan struct{})
+			go s.kernelLoop()
+		}
+	}
 	go s.serve()
 	return s, nil
 }
@@ -158,24 +199,28 @@ func NewPairServer(pc net.PacketConn, cfg *PairConfig) (*PairServer, error) {
 func (s *PairServer) Addr() netip.AddrPort { return s.addr }
 
 // Close stops the relay and closes its socket; it waits for the serving
-// goroutine to end.
+// goroutine to end, and for the kernel's forwarding to be removed.
 func (s *PairServer) Close() error {
 	s.once.Do(func() { s.pc.Close() })
 	<-s.done
+	if s.k != nil {
+		<-s.kdone
+	}
 	return nil
 }
 
 // PairStats are a PairServer's figures.
 type PairStats struct {
 	Pairs   int    // pairs held now
-	Relayed uint64 // datagrams relayed since the start
+	Kernel  int    // of which the kernel forwards (PairConfig.Kernel)
+	Relayed uint64 // datagrams the relay copied itself since the start
 }
 
 // Stats returns the relay's figures, as of its last batch.
 func (s *PairServer) Stats() PairStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return PairStats{Pairs: s.npairs, Relayed: s.relayed}
+	return PairStats{Pairs: s.npairs, Kernel: s.nkernel, Relayed: s.relayed}
 }
 
 // sweepEvery is how often the relay looks for idle pairs.
@@ -184,6 +229,9 @@ const sweepEvery = time.Second
 // serve relays until the socket is closed.
 func (s *PairServer) serve() {
 	defer close(s.done)
+	if s.k != nil {
+		defer close(s.kops)
+	}
 	b := s.io.NewBatch(s.cfg.MaxDatagram, s.cfg.MaxDatagram)
 	out := make([]byte, 0, helloFixed) // an answer being built
 	lastSweep := time.Now()
@@ -191,12 +239,17 @@ func (s *PairServer) serve() {
 		s.pc.SetReadDeadline(time.Now().Add(sweepEvery))
 		n, err := s.io.Read(b)
 		s.now = time.Now()
+		if s.k != nil {
+			select {
+			case counts := <-s.kcounts:
+				s.kernelCounts(counts)
+			default:
+			}
+		}
 		if s.now.Sub(lastSweep) >= sweepEvery {
 			s.sweep()
 			lastSweep = s.now
-			s.mu.Lock()
-			s.npairs = len(s.pairs)
-			s.mu.Unlock()
+			s.updateStats(0)
 		}
 		if err != nil {
 			var ne net.Error
@@ -237,11 +290,25 @@ func (s *PairServer) serve() {
 		s.io.Flush(b, func(to netip.AddrPort, err error) {
 			s.log.Debug("relay: pair relay send failed", "to", to, "err", err)
 		})
-		s.mu.Lock()
-		s.relayed += relayed
-		s.npairs = len(s.pairs)
-		s.mu.Unlock()
+		s.updateStats(relayed)
 	}
+}
+
+// updateStats publishes the figures for Stats.
+func (s *PairServer) updateStats(relayed uint64) {
+	nkernel := 0
+	if s.k != nil {
+		for _, p := range s.pairs {
+			if p.fwd[0].IsValid() {
+				nkernel++
+			}
+		}
+	}
+	s.mu.Lock()
+	s.relayed += relayed
+	s.npairs = len(s.pairs)
+	s.nkernel = nkernel
+	s.mu.Unlock()
 }
 
 // hello handles a datagram that is not data from a joined peer: a hello,
@@ -283,10 +350,12 @@ func (s *PairServer) hello(out, pkt []byte, from netip.AddrPort) []byte {
 	}
 	if old := s.peers[from]; old != nil && old != m {
 		old.addr = netip.AddrPort{} // this address now joins another side
+		s.syncKernel(old.pair)
 	}
 	m.addr, m.seq = from, max(m.seq, h.seq)
 	s.peers[from] = m
 	p.last = s.now
+	s.syncKernel(p)
 	var joined byte
 	if m.other().IsValid() {
 		joined = 1
@@ -319,6 +388,9 @@ func (s *PairServer) sweep() {
 			}
 		}
 		delete(s.pairs, name)
+		if p.fwd[0].IsValid() {
+			s.kernelDo(kernelOp{a: p.fwd[0], b: p.fwd[1]})
+		}
 		s.log.Debug("relay: pair closed, idle", "user", name)
 	}
 }
@@ -334,3 +406,113 @@ func datagramsIn(n, seg int) int {
 
 // Issuer returns the Issuer whose credentials the relay takes.
 func (s *PairServer) Issuer() *Issuer { return s.cfg.Issuer }
+
+// kernelPoll is how often the kernel's counters are read.
+const kernelPoll = 2 * time.Second
+
+// kernelLoop adds and removes the kernel's forwarding of pairs as serve
+// asks, and reads its counters every kernelPoll, until kops is closed;
+// then it removes the forwarding.
+func (s *PairServer) kernelLoop() {
+	defer close(s.kdone)
+	tick := time.NewTicker(kernelPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case op, ok := <-s.kops:
+			if !ok {
+				if err := s.k.close(); err != nil {
+					s.log.Warn("relay: removing the kernel forwarding", "err", err)
+				}
+				return
+			}
+			var err error
+			if op.add {
+				err = s.k.add(op.a, op.b)
+			} else {
+				err = s.k.remove(op.a, op.b)
+			}
+			if err != nil {
+				s.log.Warn("relay: kernel forwarding", "add", op.add, "sides", []netip.AddrPort{op.a, op.b}, "err", err)
+			}
+		case <-tick.C:
+			counts, err := s.k.counters()
+			if err != nil {
+				s.log.Warn("relay: kernel forwarding counters", "err", err)
+				continue
+			}
+			select {
+			case s.kcounts <- counts:
+			default: // serve has not taken the last ones: skip these
+			}
+		}
+	}
+}
+
+// kernelDo queues an operation for kernelLoop, unless the queue is full.
+func (s *PairServer) kernelDo(op kernelOp) bool {
+	select {
+	case s.kops <- op:
+		return true
+	default:
+		s.log.Warn("relay: kernel forwarding queue full", "add", op.add)
+		return false
+	}
+}
+
+// syncKernel makes the kernel forward p when both sides have joined (and
+// only between their current addresses), where it may.
+func (s *PairServer) syncKernel(p *pair) {
+	if s.k == nil {
+		return
+	}
+	var want [2]netip.AddrPort
+	if a, b := p.sides[0].addr, p.sides[1].addr; a.IsValid() && b.IsValid() && !p.kernelOff {
+		want = [2]netip.AddrPort{a, b}
+	}
+	if want == p.fwd {
+		return
+	}
+	if p.fwd[0].IsValid() {
+		s.kernelDo(kernelOp{a: p.fwd[0], b: p.fwd[1]})
+		p.fwd = [2]netip.AddrPort{}
+	}
+	if want[0].IsValid() && s.kernelDo(kernelOp{add: true, a: want[0], b: want[1]}) {
+		p.fwd, p.counts = want, [2]sideCount{}
+		s.log.Debug("relay: the kernel forwards the pair", "user", p.username, "sides", want)
+	}
+}
+
+// kernelCounts takes the kernel's counters: a pair whose datagrams come in
+// is alive; one whose datagrams come in but do not go out (the host drops
+// forwarded packets) goes back to the relay's own copy, for good.
+func (s *PairServer) kernelCounts(counts map[netip.AddrPort]sideCount) {
+	for _, p := range s.pairs {
+		if !p.fwd[0].IsValid() {
+			continue
+		}
+		blocked := false
+		for i, a := range p.fwd {
+			c, prev := counts[a], p.counts[i]
+			if c.in > prev.in {
+				p.last = s.now
+			}
+			if c.in >= prev.in+blockedAfter && c.out == prev.out {
+				blocked = true
+			}
+			p.counts[i] = c
+		}
+		if blocked {
+			s.log.Warn("relay: forwarded datagrams do not leave this host (a firewall?): the pair relay copies them itself", "user", p.username)
+			p.kernelOff = true
+			s.syncKernel(p)
+		}
+	}
+}
+
+// blockedAfter is how many datagrams of a side may come in to be
+// forwarded between two polls, none going out meanwhile, before the relay
+// takes the pair back. A datagram that comes in leaves at once (the
+// rewriting and the routing are one pass in the kernel) unless the host
+// drops it.
+const blockedAfter = 2

@@ -37,6 +37,7 @@ type serverOptions struct {
 
 	relayPort int
 	pairPort  int
+	kernelFwd bool
 	noRelay   bool
 
 	// relayIPs are the addresses the relay serves and relays from, set
@@ -97,7 +98,8 @@ holds at most 4 allocations on each address, and each address at most
 network. On UDP port 3481 (--pair-port; 0 for none) of the same addresses,
 the pair relay takes the same credentials from punch's own clients and
 forwards each pair's datagrams as they are, several times faster than
-TURN.
+TURN; where the host forwards IP (sysctl net.ipv4.ip_forward) and punch
+runs as root with nft, it has the kernel forward them (--kernel-forward).
 
 It prints one line per listening address to stderr and runs until
 interrupted (Ctrl-C).`,
@@ -146,6 +148,7 @@ interrupted (Ctrl-C).`,
 	f.BoolVar(&o.noRendezvous, "no-rendezvous", false, "run no rendezvous server")
 	f.IntVar(&o.relayPort, "relay-port", relay.DefaultPort, "relay (TURN) port, UDP")
 	f.IntVar(&o.pairPort, "pair-port", relay.DefaultPairPort, "pair relay port, UDP (0: run no pair relay, only TURN)")
+	f.BoolVar(&o.kernelFwd, "kernel-forward", true, "have the kernel forward the pair relay's datagrams where the host allows (root, nft, IP forwarding on)")
 	f.BoolVar(&o.noRelay, "no-relay", false, "run no relay")
 	return cmd
 }
@@ -425,7 +428,7 @@ func (o *serverOptions) relayService(ctx context.Context, log *slog.Logger, stde
 				flag = "--pair-port"
 				if pc, err = lc.ListenPacket(ctx, network, netip.AddrPortFrom(ip, uint16(o.pairPort)).String()); err == nil {
 					var ps *relay.PairServer
-					if ps, err = relay.NewPairServer(pc, &relay.PairConfig{Issuer: o.relayIssuer, Logger: log}); err == nil {
+					if ps, err = relay.NewPairServer(pc, &relay.PairConfig{Issuer: o.relayIssuer, Kernel: o.kernelFwd, Logger: log}); err == nil {
 						servers = append(servers, ps)
 						fmt.Fprintf(stderr, "relay: listening on udp %v (pair relay)\n", ps.Addr())
 						continue

@@ -191,7 +191,10 @@ func (r *Router) Blackhole(name string, d time.Duration) error {
 	return nil
 }
 
-func (lk *link) dead() bool { return monotime() < lk.blackhole.Load() }
+func (lk *link) dead() bool {
+	until := lk.blackhole.Load()
+	return until != 0 && monotime() < until
+}
 
 // read moves packets from a link's device into its up queue.
 func (r *Router) read(lk *link) {
