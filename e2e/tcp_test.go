@@ -103,7 +103,7 @@ func exchangeWith(t *testing.T, sub string, size int, lab *natlab.Lab, a, b stri
 	sb := start(t, lab, b, fileB, append(args, key)...)
 	ea, eb := sa.wait(t, 30*time.Second), sb.wait(t, 30*time.Second)
 	if ea != nil || eb != nil {
-		t.Fatalf("punch tcp failed: %v / %v\n%s: %s\n%s: %s", ea, eb, a, sa.stderr.String(), b, sb.stderr.String())
+		t.Fatalf("punch %s failed: %v / %v\n%s: %s\n%s: %s", sub, ea, eb, a, sa.stderr.String(), b, sb.stderr.String())
 	}
 	checkFiles(t, fileA, fileB, sb.stdout.Bytes(), sa.stdout.Bytes())
 	t.Logf("%s: %s", a, lastLine(sa.stderr.String()))
