@@ -16,17 +16,17 @@ func silentPeer(tb testing.TB, conn net.Conn, stage string) {
 	tb.Helper()
 	go func() {
 		switch stage {
-		case "tls":
+		case "pake":
 			exchangeHello(conn, roleInitiator, nil)
 		case "confirm":
-			tlsSide(tb, conn, true)
+			rogueInitiator(tb, conn, testKey)
 		}
 		drain(conn)
 	}()
 }
 
 func TestSilentPeerTimesOut(t *testing.T) {
-	for _, stage := range []string{"hello", "tls", "confirm"} {
+	for _, stage := range []string{"hello", "pake", "confirm"} {
 		t.Run(stage, func(t *testing.T) {
 			leakcheck.Check(t)
 			a, b := connPair(t, true)
@@ -70,7 +70,7 @@ func TestHandshakeContext(t *testing.T) {
 			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
 				leakcheck.Check(t)
 				a, b := connPair(t, tr.tcp)
-				silentPeer(t, b, "tls")
+				silentPeer(t, b, "pake")
 				ctx, cancel := tt.ctx()
 				defer cancel()
 				start := time.Now()

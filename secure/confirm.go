@@ -30,8 +30,11 @@ const (
 	exporterLen = 32
 	// minExporterLen is the shortest exporter Confirm accepts.
 	minExporterLen = 16
-	// confirmLabel starts every key confirmation MAC.
+	// confirmLabel starts every key confirmation MAC over an exporter.
 	confirmLabel = "punch confirm v1"
+	// certLabel starts the responder's MAC over its TLS certificate in
+	// [Handshake].
+	certLabel = "punch certificate v2"
 )
 
 // Exporter returns the bytes of a TLS 1.3 session that [Confirm] binds the
@@ -72,7 +75,7 @@ func Confirm(ctx context.Context, rw io.ReadWriter, key string, exporter []byte,
 			minExporterLen, len(exporter))
 	}
 	interrupted := interruptOn(ctx, rw)
-	err := confirm(rw, key, exporter, initiator, true)
+	err := confirm(rw, key, exporter, initiator)
 	if interrupted() {
 		return fmt.Errorf("key confirmation: %w", context.Cause(ctx))
 	}
@@ -82,22 +85,19 @@ func Confirm(ctx context.Context, rw io.ReadWriter, key string, exporter []byte,
 	return nil
 }
 
-// confirm runs Confirm without ctx handling. withHello starts it with the
-// HELLO exchange, which Handshake has done already before TLS.
-func confirm(rw io.ReadWriter, key string, exporter []byte, initiator, withHello bool) error {
+// confirm runs Confirm without ctx handling.
+func confirm(rw io.ReadWriter, key string, exporter []byte, initiator bool) error {
 	pw, err := pakePassword(key)
 	if err != nil {
 		return err
 	}
 	buf := make([]byte, 128)
-	if withHello {
-		role := byte(roleResponder)
-		if initiator {
-			role = roleInitiator
-		}
-		if err := exchangeHello(rw, role, buf); err != nil {
-			return err
-		}
+	role := byte(roleResponder)
+	if initiator {
+		role = roleInitiator
+	}
+	if err := exchangeHello(rw, role, buf); err != nil {
+		return err
 	}
 	if initiator {
 		return confirmInitiator(rw, pw, exporter, buf)
@@ -208,6 +208,18 @@ func sessionKey(p *pake.Pake, peer byte, point []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: PAKE: %w", ErrProtocol, err)
 	}
 	return p.SessionKey()
+}
+
+// certMAC returns the responder's MAC in the PAKE2 of [Handshake], which
+// vouches for its TLS certificate (DER):
+// HMAC-SHA256(k, certLabel || 'R' || SHA-256(cert)).
+func certMAC(k, cert []byte) []byte {
+	sum := sha256.Sum256(cert)
+	h := hmac.New(sha256.New, k)
+	h.Write([]byte(certLabel))
+	h.Write([]byte{roleResponder})
+	h.Write(sum[:])
+	return h.Sum(nil)
 }
 
 // mac returns HMAC-SHA256(k, confirmLabel || role || exporter).

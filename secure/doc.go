@@ -18,25 +18,30 @@
 // connection); exactly one side is the initiator ([Config.Initiator]):
 //
 //  1. Both sides send a tiny HELLO (version, role) in the clear, so that a
-//     role or version mismatch fails at once instead of hanging. Over TCP
-//     the initiator does not wait for the responder's HELLO before it
-//     starts TLS, which saves half a round trip.
-//  2. TLS 1.3, the initiator as client ([TLSConfig]): ephemeral ECDHE key
+//     role or version mismatch fails at once instead of hanging. The
+//     initiator sends the first message of the PAKE (SPAKE2 as implemented
+//     by github.com/schollz/pake/v3, on curve P-256, keyed with the shared
+//     key) with it and, over TCP, its TLS ClientHello right behind.
+//  2. The responder answers with the PAKE's second message and
+//     HMAC-SHA256(K, "punch certificate v2" || 'R' || SHA-256(C)), where K
+//     is the PAKE session key and C the TLS certificate it is about to
+//     present: a fresh self-signed Ed25519 one that carries no identity
+//     but this MAC.
+//  3. TLS 1.3, the initiator as client ([TLSConfig]): ephemeral ECDHE key
 //     exchange (X25519 or the hybrid X25519MLKEM768 the standard library
-//     prefers) and AEAD records. The responder's certificate is a fresh
-//     self-signed Ed25519 one that nobody verifies; it carries no identity.
-//  3. Inside TLS, [Confirm]: a PAKE (SPAKE2 as implemented by
-//     github.com/schollz/pake/v3, on curve P-256) keyed with the shared
-//     key, followed by key confirmation: each side sends
-//     HMAC-SHA256(K, "punch confirm v1" || role || E), where K is the PAKE
-//     session key and E the TLS session's exporter ([Exporter]), and checks
-//     the other's. The initiator checks first and tells the responder if
-//     the check failed, so both sides report [ErrAuth].
+//     prefers) and AEAD records. The initiator takes only the certificate
+//     that the MAC vouches for, so when its TLS handshake ends (one round
+//     trip after it started) the responder is proved to know the key.
+//  4. Inside TLS, with its Finished, the initiator sends
+//     HMAC-SHA256(K, "punch confirm v1" || 'I' || E), E being the TLS
+//     session's exporter ([Exporter]); the responder checks it.
 //
-// Only then does Handshake return a [Conn]; no user data has flowed yet.
-// A QUIC tunnel does the same with quic-go: [TLSConfig] for the QUIC
-// handshake, then [Confirm] on the first stream with the QUIC connection's
-// exporter. The wire format is documented in wire.go.
+// Only then does Handshake return a [Conn]: the initiator may send data at
+// once, the responder has read nothing of it yet. A QUIC tunnel uses
+// [TLSConfig] for the QUIC handshake, then [Confirm] on the first stream
+// with the QUIC connection's exporter: HELLOs, the PAKE and both MACs over
+// the exporter, inside the channel. The wire format is documented in
+// wire.go.
 //
 // # Security properties
 //
@@ -50,12 +55,15 @@
 //     the key fails key confirmation, on both sides, before any user data.
 //   - No man in the middle: someone who terminates TLS with each side (the
 //     rendezvous server or a relay could try, since they connect the two)
-//     holds two TLS sessions with different exporters. Forwarding the PAKE
-//     verbatim gives both sides the same K, but the MACs bind K to each
-//     side's own exporter and fail; taking part in the PAKE himself needs
-//     the key.
-//   - Offline-dictionary resistance: what travels inside the PAKE reveals
-//     nothing that allows testing guesses of the key offline. An active
+//     holds two TLS sessions. Forwarding the PAKE verbatim gives both sides
+//     the same K, but the responder's MAC binds K to its own certificate,
+//     which the initiator then does not see, and the initiator's binds K
+//     to its own TLS session's exporter; taking part in the PAKE himself
+//     needs the key.
+//   - Offline-dictionary resistance: the PAKE's messages and MACs, though
+//     the first two travel in the clear, reveal nothing that allows testing
+//     guesses of the key offline (that would take the discrete logarithms
+//     of the PAKE's points). An active
 //     attacker gets exactly one guess per handshake attempt, which the
 //     user sees as a failed connection. This is why weak keys chosen by
 //     people are still safe against relays and the network.
@@ -66,10 +74,10 @@
 //     (it can route the connection through itself). Only keys with enough
 //     entropy, such as those from NewKey (100 bits), protect against a
 //     hostile rendezvous server.
-//   - The first HELLO (version and role) is in the clear and
-//     unauthenticated; tampering with it can only make the handshake fail,
-//     which an attacker on the path can always do. The role is also bound
-//     into the key confirmation MACs.
+//   - The HELLOs (version and role) are in the clear and unauthenticated;
+//     tampering with them can only make the handshake fail, which an
+//     attacker on the path can always do. The role is also bound into the
+//     MACs.
 //
 // Only TLS 1.3 is accepted; session tickets and resumption are disabled,
 // so every connection runs the full handshake.

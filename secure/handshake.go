@@ -2,13 +2,17 @@ package secure
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/schollz/pake/v3"
 )
 
 // Handshake secures and authenticates conn, a stream the caller connected
@@ -17,10 +21,18 @@ import (
 //
 //  1. each sends a HELLO with its protocol version and role, in the clear,
 //     so that a role or version mismatch fails at once rather than hangs;
-//  2. TLS 1.3 with [TLSConfig], the initiator as client, encrypts the
-//     stream with forward secrecy;
-//  3. [Confirm] runs the PAKE over TLS and checks that the peer knows the
+//     the initiator sends the first PAKE message with it;
+//  2. the responder answers with the second, and a MAC with the PAKE's
+//     session key over the TLS certificate it is about to present;
+//  3. TLS 1.3 with [TLSConfig], the initiator as client, encrypts the
+//     stream with forward secrecy; the initiator takes only the
+//     certificate the responder's MAC vouched for;
+//  4. the initiator's first message inside TLS, which leaves with its TLS
+//     Finished, proves with a MAC over the TLS exporter that it knows the
 //     key and sees the same TLS session.
+//
+// So the initiator may send data one round trip after it starts, and the
+// responder reads it half a round trip later (wire.go has the messages).
 //
 // It returns a [Conn] only when all three succeeded, before any user data
 // has been read or written. A peer that does not know the key, or a man in
@@ -78,78 +90,213 @@ func handshake(ctx context.Context, conn net.Conn, key string, c *Config) (*Conn
 	return &Conn{tls: tc, raw: conn, initiator: c.Initiator}, nil
 }
 
-// steps runs the three steps of the handshake on conn.
+// steps runs the handshake on conn: HELLOs and the PAKE in the clear, the
+// responder's PAKE2 binding its TLS certificate, TLS, and the initiator's
+// CONFIRM inside TLS (the flow is in wire.go). The initiator has
+// authenticated the responder when its TLS handshake ends, one round trip
+// after it started; the responder, when CONFIRM arrives with the
+// initiator's TLS Finished, half a round trip later.
 func steps(conn net.Conn, key string, initiator bool) (*tls.Conn, error) {
-	role := byte(roleResponder)
-	if initiator {
-		role = roleInitiator
+	pw, err := pakePassword(key)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := TLSConfig(initiator)
 	if err != nil {
 		return nil, err
 	}
-	var tc *tls.Conn
-	var hc *helloConn
-	_, buffered := conn.(*net.TCPConn)
-	switch {
-	case initiator && buffered:
-		// Over TCP, whose send buffer takes both at once, HELLO and the
-		// ClientHello leave together: the responder reads HELLO before
-		// TLS, and TLS's first read here takes the responder's HELLO
-		// first. Half a round trip less than waiting for it.
-		if _, err := conn.Write(appendFrame(nil, hello(role))); err != nil {
+	if initiator {
+		return initiate(conn, pw, cfg)
+	}
+	return respond(conn, pw, cfg)
+}
+
+// initiate is the initiator's side of steps.
+func initiate(conn net.Conn, pw []byte, cfg *tls.Config) (*tls.Conn, error) {
+	p, err := pake.InitCurve(pw, 0, pakeCurve)
+	if err != nil {
+		return nil, fmt.Errorf("PAKE: %w", err)
+	}
+	first := appendFrame(nil, hello(roleInitiator))
+	first = appendFrame(first, appendPoint([]byte{msgPake1}, p.Xᵤ, p.Xᵥ))
+	hc := &helloConn{Conn: conn, p: p}
+	if _, buffered := conn.(*net.TCPConn); buffered {
+		// Over TCP, whose send buffer takes it all at once, HELLO, PAKE1
+		// and the ClientHello leave together; TLS's first read here
+		// takes the responder's HELLO and PAKE2 first.
+		if _, err := conn.Write(first); err != nil {
 			return nil, fmt.Errorf("sending HELLO: %w", err)
 		}
-		hc = &helloConn{Conn: conn, role: role}
-		tc = tls.Client(hc, cfg)
-	case initiator:
-		if err := exchangeHello(conn, role, make([]byte, 16)); err != nil {
+	} else {
+		// A stream without a buffer (net.Pipe) takes a write only when
+		// the peer reads: the HELLOs cross as in Confirm, and PAKE2 is
+		// read while PAKE1 is written.
+		buf := make([]byte, 128)
+		if err := exchangeHello(conn, roleInitiator, buf); err != nil {
 			return nil, err
 		}
-		tc = tls.Client(conn, cfg)
-	default:
-		if err := exchangeHello(conn, role, make([]byte, 16)); err != nil {
+		werr := make(chan error, 1)
+		go func() { _, err := conn.Write(first[frameHeaderLen+msgLen[msgHello]:]); werr <- err }()
+		err := hc.readPake2(buf)
+		if werr := <-werr; err == nil && werr != nil {
+			return nil, fmt.Errorf("sending PAKE1: %w", werr)
+		}
+		if err != nil {
 			return nil, err
 		}
-		tc = tls.Server(conn, cfg)
 	}
+	cfg = cfg.Clone()
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := verifyConnection(cs); err != nil {
+			return err
+		}
+		// The responder's certificate must be the one its PAKE2 vouched
+		// for: a man in the middle who ends TLS here has another.
+		if len(cs.PeerCertificates) == 0 || !hmac.Equal(hc.macR, certMAC(hc.k, cs.PeerCertificates[0].Raw)) {
+			return ErrAuth
+		}
+		return nil
+	}
+	tc := tls.Client(hc, cfg)
 	if err := tc.Handshake(); err != nil {
-		if hc != nil && hc.err != nil {
+		if !hc.read {
+			// TLS failed to write before it read anything: a peer
+			// that found our HELLO wrong (a role mismatch) may have
+			// hung up already. Its HELLO says why.
+			hc.readPeer()
+		}
+		if hc.err != nil {
 			return nil, hc.err
 		}
-		var rh tls.RecordHeaderError
-		if errors.As(err, &rh) {
-			return nil, fmt.Errorf("TLS: %w: %w", ErrProtocol, err)
-		}
-		return nil, fmt.Errorf("TLS: %w", err)
+		return nil, tlsError(err)
 	}
 	exporter, err := Exporter(tc.ConnectionState())
 	if err != nil {
 		return nil, fmt.Errorf("TLS exporter: %w", err)
 	}
-	if err := confirm(tc, key, exporter, initiator, false); err != nil {
-		return nil, fmt.Errorf("key confirmation: %w", err)
+	if _, err := tc.Write(appendFrame(nil, append([]byte{msgConfirm}, mac(hc.k, roleInitiator, exporter)...))); err != nil {
+		return nil, fmt.Errorf("sending CONFIRM: %w", err)
 	}
 	return tc, nil
 }
 
-// helloConn reads and checks the peer's HELLO before anything else is
-// read from Conn.
+// respond is the responder's side of steps.
+func respond(conn net.Conn, pw []byte, cfg *tls.Config) (*tls.Conn, error) {
+	buf := make([]byte, 128)
+	if err := exchangeHello(conn, roleResponder, buf); err != nil {
+		return nil, err
+	}
+	f, err := readFrame(conn, buf)
+	if err != nil {
+		return nil, fmt.Errorf("reading PAKE1: %w", err)
+	}
+	b, err := body(f, msgPake1)
+	if err != nil {
+		return nil, err
+	}
+	p, err := pake.InitCurve(pw, 1, pakeCurve)
+	if err != nil {
+		return nil, fmt.Errorf("PAKE: %w", err)
+	}
+	k, err := sessionKey(p, roleInitiator, b)
+	if err != nil {
+		return nil, err
+	}
+	msg := appendPoint([]byte{msgPake2}, p.Yᵤ, p.Yᵥ)
+	msg = append(msg, certMAC(k, cfg.Certificates[0].Certificate[0])...)
+	if _, err := conn.Write(appendFrame(nil, msg)); err != nil {
+		return nil, fmt.Errorf("sending PAKE2: %w", err)
+	}
+	tc := tls.Server(conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "remote error" && strings.HasSuffix(oe.Err.Error(), "bad certificate") {
+			// The initiator found our certificate not vouched for by
+			// the PAKE: its key is not ours.
+			return nil, fmt.Errorf("%w (the peer's check of our key confirmation failed)", ErrAuth)
+		}
+		return nil, tlsError(err)
+	}
+	exporter, err := Exporter(tc.ConnectionState())
+	if err != nil {
+		return nil, fmt.Errorf("TLS exporter: %w", err)
+	}
+	f, err = readFrame(tc, buf)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w (the peer hung up instead of confirming the key)", ErrAuth)
+		}
+		return nil, fmt.Errorf("reading CONFIRM: %w", err)
+	}
+	if b, err = body(f, msgConfirm); err != nil {
+		return nil, err
+	}
+	if !hmac.Equal(b, mac(k, roleInitiator, exporter)) {
+		return nil, ErrAuth
+	}
+	return tc, nil
+}
+
+// tlsError wraps an error of the TLS handshake.
+func tlsError(err error) error {
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) {
+		return fmt.Errorf("TLS: %w: %w", ErrProtocol, err)
+	}
+	if errors.Is(err, ErrAuth) {
+		return fmt.Errorf("%w (the peer's PAKE2 does not vouch for its TLS certificate)", ErrAuth)
+	}
+	return fmt.Errorf("TLS: %w", err)
+}
+
+// helloConn reads the responder's HELLO and PAKE2, and computes the PAKE
+// session key, before anything else is read from Conn.
 type helloConn struct {
 	net.Conn
-	role byte
+	p    *pake.Pake
 	read bool
-	err  error // what was wrong with the HELLO
+	k    []byte // the PAKE session key
+	macR []byte // the responder's MAC over its certificate
+	err  error  // what was wrong with the HELLO or PAKE2
 }
 
 func (c *helloConn) Read(b []byte) (int, error) {
 	if !c.read {
-		c.read = true
-		if c.err = readHello(c.Conn, c.role, make([]byte, 16)); c.err != nil {
-			return 0, c.err
+		if err := c.readPeer(); err != nil {
+			return 0, err
 		}
 	}
 	return c.Conn.Read(b)
+}
+
+// readPeer reads the responder's HELLO and PAKE2.
+func (c *helloConn) readPeer() error {
+	c.read = true
+	buf := make([]byte, 128)
+	if c.err = readHello(c.Conn, roleInitiator, buf); c.err != nil {
+		return c.err
+	}
+	return c.readPake2(buf)
+}
+
+// readPake2 reads the responder's PAKE2 and computes the session key.
+func (c *helloConn) readPake2(buf []byte) error {
+	c.read = true
+	f, err := readFrame(c.Conn, buf)
+	if err != nil {
+		c.err = fmt.Errorf("reading PAKE2: %w", err)
+		return c.err
+	}
+	b, err := body(f, msgPake2)
+	if err != nil {
+		c.err = err
+		return err
+	}
+	if c.k, c.err = sessionKey(c.p, roleResponder, b[:pointLen]); c.err != nil {
+		return c.err
+	}
+	c.macR = append([]byte(nil), b[pointLen:]...)
+	return nil
 }
 
 // roleName names a role in errors and logs.

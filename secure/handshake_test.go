@@ -142,17 +142,13 @@ func TestRogueInitiator(t *testing.T) {
 		c, err := Handshake(context.Background(), b, testKey, nil)
 		done <- result{c, err}
 	}()
-	tc := clientSide(t, a)
-	p := initiatorPAKE(t, "a guess")
-	if _, err := tc.Write(appendFrame(nil, appendPoint([]byte{msgPake1}, p.Xᵤ, p.Xᵥ))); err != nil {
-		t.Fatal(err)
+	tc := rogueInitiator(t, a, "a guess")
+	if tc == nil {
+		t.FailNow()
 	}
 	forged := appendFrame(nil, append([]byte{msgConfirm}, make([]byte, macLen)...))
 	forged = append(forged, "user data that must not be delivered"...)
-	go func() {
-		readFrame(tc, nil) // PAKE2
-		tc.Write(forged)
-	}()
+	go tc.Write(forged)
 	r := <-done
 	if !errors.Is(r.err, ErrAuth) || r.conn != nil {
 		t.Fatalf("responder got %v, %v; want nil, ErrAuth", r.conn, r.err)
@@ -200,11 +196,13 @@ func TestGarbage(t *testing.T) {
 		{"short hello", frame(msgHello, protocolVersion), ErrProtocol},
 		{"long hello", frame(msgHello, protocolVersion, roleInitiator, 0), ErrProtocol},
 		{"unknown role", frame(msgHello, protocolVersion, 'X'), ErrProtocol},
-		{"version 2", frame(msgHello, 2, roleInitiator, 0, 0), ErrVersion},
+		{"version 1", frame(msgHello, 1, roleInitiator), ErrVersion},
+		{"version 3", frame(msgHello, 3, roleInitiator, 0, 0), ErrVersion},
 		{"abort", frame(msgAbort, abortAuth), ErrProtocol},
 		{"truncated", []byte{0, 3, msgHello}, io.ErrUnexpectedEOF},
 		{"closed", nil, io.EOF},
-		{"hello then not TLS", append(frame(msgHello, protocolVersion, roleInitiator), "hello, TLS server"...), ErrProtocol},
+		{"hello then not PAKE1", append(frame(msgHello, protocolVersion, roleInitiator), "hello, TLS server"...), ErrProtocol},
+		{"hello, PAKE1 not on the curve", append(frame(msgHello, protocolVersion, roleInitiator), frame(append([]byte{msgPake1, 4}, make([]byte, 64)...)...)...), ErrProtocol},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

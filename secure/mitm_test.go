@@ -13,33 +13,33 @@ import (
 	"github.com/punchkit/punch/internal/leakcheck"
 )
 
-// clientSide plays the initiator's first two steps by hand on conn: the
-// clear HELLO exchange and the TLS handshake as client.
-func clientSide(tb testing.TB, conn net.Conn) *tls.Conn {
+// rogueInitiator plays an initiator who guesses key, by hand on conn: it
+// sends HELLO and PAKE1, reads the responder's HELLO and PAKE2, and runs
+// TLS without checking the responder's certificate against PAKE2. It
+// returns the TLS connection, or nil after reporting an error (it may run
+// in a goroutine of its own).
+func rogueInitiator(tb testing.TB, conn net.Conn, key string) *tls.Conn {
 	tb.Helper()
-	return tlsSide(tb, conn, true)
-}
-
-// tlsSide runs the clear HELLO exchange and the TLS handshake on conn in
-// the given role and returns the TLS connection.
-func tlsSide(tb testing.TB, conn net.Conn, initiator bool) *tls.Conn {
-	tb.Helper()
-	role := byte(roleResponder)
-	if initiator {
-		role = roleInitiator
-	}
-	if err := exchangeHello(conn, role, nil); err != nil {
+	p := initiatorPAKE(tb, key)
+	first := appendFrame(nil, hello(roleInitiator))
+	first = appendFrame(first, appendPoint([]byte{msgPake1}, p.Xᵤ, p.Xᵥ))
+	if _, err := conn.Write(first); err != nil {
 		tb.Error(err)
 		return nil
 	}
-	cfg, err := TLSConfig(initiator)
+	for _, want := range []byte{msgHello, msgPake2} {
+		f, err := readFrame(conn, nil)
+		if err != nil || f[0] != want {
+			tb.Errorf("reading %s: %x, %v", msgName[want], f, err)
+			return nil
+		}
+	}
+	cfg, err := TLSConfig(true)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Error(err)
+		return nil
 	}
-	tc := tls.Server(conn, cfg)
-	if initiator {
-		tc = tls.Client(conn, cfg)
-	}
+	tc := tls.Client(conn, cfg)
 	if err := tc.Handshake(); err != nil {
 		tb.Error(err)
 		return nil
@@ -62,11 +62,11 @@ func initiatorPAKE(tb testing.TB, key string) *pake.Pake {
 }
 
 // TestMITM puts a man in the middle who terminates TLS with each side, as
-// the rendezvous server or a relay could, and forwards the PAKE messages
-// verbatim. He does not know the key, so he cannot take part in the PAKE
-// himself; forwarding gives both sides the same PAKE key, but the two TLS
-// sessions have different exporters and the key confirmation fails on
-// both sides.
+// the rendezvous server or a relay could, and forwards the messages in the
+// clear verbatim. He does not know the key, so he cannot take part in the
+// PAKE himself; forwarding gives both sides the same PAKE key, but the
+// initiator finds his TLS certificate not the one the responder's PAKE2
+// vouches for, and the responder never gets a CONFIRM: both fail.
 func TestMITM(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
@@ -74,19 +74,36 @@ func TestMITM(t *testing.T) {
 			a, m1 := connPair(t, tr.tcp) // initiator <-> MITM
 			m2, b := connPair(t, tr.tcp) // MITM <-> responder
 			go func() {
-				var t1, t2 *tls.Conn
-				done := make(chan struct{})
-				go func() { t1 = tlsSide(t, m1, false); close(done) }()
-				t2 = tlsSide(t, m2, true)
-				<-done
-				if t1 == nil || t2 == nil {
-					m1.Close()
-					m2.Close()
+				defer m1.Close()
+				defer m2.Close()
+				// HELLO and PAKE1 one way, HELLO and PAKE2 the other.
+				forward := func(dst, src net.Conn) error {
+					for range 2 {
+						f, err := readFrame(src, nil)
+						if err != nil {
+							return err
+						}
+						if _, err := dst.Write(appendFrame(nil, f)); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				errs := make(chan error, 2)
+				go func() { errs <- forward(m2, m1) }()
+				go func() { errs <- forward(m1, m2) }()
+				if <-errs != nil || <-errs != nil {
 					return
 				}
-				go func() { io.Copy(t1, t2); m1.Close() }()
+				serverCfg, _ := TLSConfig(false)
+				clientCfg, _ := TLSConfig(true)
+				t1, t2 := tls.Server(m1, serverCfg), tls.Client(m2, clientCfg)
+				go t1.Handshake()
+				if t2.Handshake() != nil {
+					return
+				}
+				go io.Copy(t1, t2)
 				io.Copy(t2, t1)
-				m2.Close()
 			}()
 			ra, rb := handshakeBoth(t, a, b, testKey, testKey, nil, nil)
 			for _, r := range []result{ra, rb} {
@@ -94,6 +111,8 @@ func TestMITM(t *testing.T) {
 					t.Errorf("got %v, %v; want nil, ErrAuth", r.conn, r.err)
 				}
 			}
+			t.Logf("initiator: %v", ra.err)
+			t.Logf("responder: %v", rb.err)
 		})
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"math/big"
 )
 
-// Wire format, version 1.
+// Wire format, version 2.
 //
 // Every handshake message travels in a frame: a 2-byte big-endian length
 // followed by that many bytes of payload, 1 to maxFrameLen (4096). The
@@ -16,39 +16,50 @@ import (
 // and anything else (an empty or oversized frame, an unknown type, a wrong
 // length, a point not on the curve) is a protocol error:
 //
-//	HELLO    0x01 | version (0x01) | role ('I' or 'R')             3 bytes
+//	HELLO    0x01 | version (0x02) | role ('I' or 'R')             3 bytes
 //	PAKE1    0x02 | X, SEC1 uncompressed P-256 point (65 bytes)    66 bytes
 //	PAKE2    0x03 | Y, SEC1 uncompressed P-256 point | MAC_R (32)  98 bytes
 //	CONFIRM  0x04 | MAC_I (32 bytes)                               33 bytes
 //	ABORT    0x05 | reason (0x01: key confirmation failed)         2 bytes
 //
 // Flow of [Handshake] on the caller's stream (I: initiator, R: responder;
-// the two HELLOs are sent at once, without waiting for each other, and
-// over TCP the initiator's ClientHello follows its HELLO at once, before
-// R's HELLO has arrived; R reads HELLO(I) before TLS):
+// the two HELLOs are sent at once, without waiting for each other; over
+// TCP the initiator's PAKE1 and ClientHello follow its HELLO at once):
 //
-//	I -> R  HELLO(I)            in the clear
-//	R -> I  HELLO(R)            in the clear
-//	        TLS 1.3 handshake, I as client, ALPN "punch/1"
-//	I -> R  PAKE1               inside TLS from here on
-//	R -> I  PAKE2
-//	I -> R  CONFIRM             (ABORT instead if MAC_R is wrong)
+//	I -> R  HELLO(I) PAKE1      in the clear
+//	R -> I  HELLO(R)            in the clear, at once
+//	R -> I  PAKE2               in the clear, once R has PAKE1; MAC_R over
+//	                            the certificate R presents in TLS
+//	        TLS 1.3 handshake, I as client, ALPN "punch/1"; I takes only
+//	        the certificate that MAC_R vouches for (else TLS alert 42,
+//	        bad certificate)
+//	I -> R  CONFIRM             inside TLS, with I's Finished
 //
-// [Confirm] on its own (on a QUIC stream, say) runs the same flow without
-// TLS: both HELLOs, then PAKE1, PAKE2 and CONFIRM. After CONFIRM the stream
-// carries user data.
+// I's user data may follow CONFIRM at once; R returns once CONFIRM
+// checks. The PAKE in the clear gives an eavesdropper nothing to test
+// guesses against (it would need the discrete logarithms of X and Y).
+//
+// [Confirm] on its own (on a QUIC stream, say) runs inside the channel:
+// both HELLOs, then PAKE1, PAKE2 (MAC_R over the exporter) and CONFIRM, or
+// ABORT in its place when MAC_R is wrong. After CONFIRM the stream carries
+// user data.
 //
 // X and Y are the messages of the PAKE (github.com/schollz/pake/v3 on
 // curve P-256, password HKDF-SHA256(key, info "punch pake password v1")).
 // With K the PAKE session key, E the 32-byte TLS exporter (label
-// "EXPORTER-punch-v1", no context) and role the byte 'I' or 'R':
+// "EXPORTER-punch-v1", no context), C the DER of R's TLS certificate and
+// role the byte 'I' or 'R':
 //
 //	MAC_role = HMAC-SHA256(K, "punch confirm v1" || role || E)
+//	MAC_R in Handshake's PAKE2 = HMAC-SHA256(K, "punch certificate v2" || 'R' || SHA-256(C))
+//
+// Version 1 ran the PAKE inside TLS, after the TLS handshake: one round
+// trip more before the initiator could send.
 const (
 	frameHeaderLen = 2
 	maxFrameLen    = 4096
 
-	protocolVersion = 1
+	protocolVersion = 2
 
 	msgHello   = 0x01
 	msgPake1   = 0x02
