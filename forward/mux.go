@@ -175,10 +175,17 @@ func PipeMux(ctx context.Context, m Mux, initiator bool, in io.Reader, out io.Wr
 	defer cancel()
 	bye, err := m.Accept(wctx)
 	if err != nil {
+		// The peer heard us and ended the session: Accept may fail with
+		// its close a moment before the session says it is done.
 		select {
-		case <-m.Done(): // the peer heard us and ended the session
+		case <-m.Done():
 			return nil
-		default:
+		case <-wctx.Done():
+			select {
+			case <-m.Done():
+				return nil
+			default:
+			}
 		}
 		return fmt.Errorf("the peer did not confirm the end of the transfer within %v: %w", grace, err)
 	}

@@ -287,10 +287,11 @@ func (s *PairServer) serve() {
 				b.Queue(out, from)
 			}
 		}
+		// The figures first: a peer that reads an answer sees them.
+		s.updateStats(relayed)
 		s.io.Flush(b, func(to netip.AddrPort, err error) {
 			s.log.Debug("relay: pair relay send failed", "to", to, "err", err)
 		})
-		s.updateStats(relayed)
 	}
 }
 
