@@ -150,3 +150,74 @@ func (c *ClientConfig) withDefaults() ClientConfig {
 	out.Logger = orDiscard(out.Logger)
 	return out
 }
+
+// Defaults for the PairConfig fields.
+const (
+	DefaultPairPort    = 3481
+	DefaultMaxPairs    = 10_000
+	DefaultPairIdle    = 2 * time.Minute
+	DefaultMaxDatagram = 1500
+)
+
+// PairConfig configures a PairServer. The zero value (or a nil
+// *PairConfig) works; every field states its default.
+type PairConfig struct {
+	// Issuer checks the credentials in hellos: the same Issuer as the
+	// TURN relay's, whose credentials the rendezvous gives both peers of
+	// a pair. Default: a new Issuer with a random secret.
+	Issuer *Issuer
+
+	// MaxPairs caps the pairs the relay holds at once. Default: 10,000.
+	MaxPairs int
+
+	// Idle is how long a pair lives with no datagram from either peer.
+	// Default: 2 minutes (the tunnel's keep-alives come every few
+	// seconds).
+	Idle time.Duration
+
+	// MaxDatagram is the largest datagram relayed; a larger one is
+	// dropped. Default: 1500 bytes.
+	MaxDatagram int
+
+	// SocketBuffer is the size of the socket's kernel buffers, as for
+	// ServerConfig.SocketBuffer. Default: 8 MiB.
+	SocketBuffer int
+
+	// Kernel has the host's kernel forward the datagrams of each pair
+	// once both sides have joined (nftables rules that rewrite them,
+	// untracked), where the host allows: root, the nft command, and IP
+	// forwarding on (sysctl net.ipv4.ip_forward, for IPv6
+	// net.ipv6.conf.all.forwarding). The relay checks that forwarded
+	// datagrams leave the host, and falls back to its own copy for a pair
+	// whose datagrams do not (a firewall that drops forwarded packets).
+	// Where the host does not allow it, the relay copies, as without it.
+	// Default: false.
+	Kernel bool
+
+	// Logger receives debug logs about pairs. Default: nil, silent.
+	Logger *slog.Logger
+}
+
+func (c *PairConfig) withDefaults() PairConfig {
+	var out PairConfig
+	if c != nil {
+		out = *c
+	}
+	if out.Issuer == nil {
+		out.Issuer = NewIssuer(nil, 0)
+	}
+	if out.MaxPairs <= 0 {
+		out.MaxPairs = DefaultMaxPairs
+	}
+	if out.Idle <= 0 {
+		out.Idle = DefaultPairIdle
+	}
+	if out.MaxDatagram <= 0 {
+		out.MaxDatagram = DefaultMaxDatagram
+	}
+	if out.SocketBuffer == 0 {
+		out.SocketBuffer = DefaultSocketBuffer
+	}
+	out.Logger = orDiscard(out.Logger)
+	return out
+}
