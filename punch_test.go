@@ -31,8 +31,13 @@ func testServer(tb testing.TB) *Config {
 }
 
 // loopbackServer runs a rendezvous server, a STUN server and the relays
-// (TURN and pair) on 127.0.0.1 and returns a Config for them and a function that stops them.
-func loopbackServer() (*Config, func(), error) {
+// (TURN and pair) on 127.0.0.1 and returns a Config for them and a
+// function that stops them.
+func loopbackServer() (*Config, func(), error) { return loopbackServerPair(netip.AddrPort{}) }
+
+// loopbackServerPair is loopbackServer whose rendezvous grants pair as
+// the pair relay's address, if valid, in place of its own pair relay's.
+func loopbackServerPair(pair netip.AddrPort) (*Config, func(), error) {
 	rpc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, err
@@ -54,7 +59,11 @@ func loopbackServer() (*Config, func(), error) {
 	}
 	rcfg := &rendezvous.Config{Grant: func(kind rendezvous.Kind, token string) *rendezvous.Grant {
 		c := rs.Issuer().Issue(token)
-		return &rendezvous.Grant{Addrs: []netip.AddrPort{rs.Addr()}, Username: c.Username, Password: c.Password, Pair: []netip.AddrPort{ps.Addr()}}
+		p := ps.Addr()
+		if pair.IsValid() {
+			p = pair
+		}
+		return &rendezvous.Grant{Addrs: []netip.AddrPort{rs.Addr()}, Username: c.Username, Password: c.Password, Pair: []netip.AddrPort{p}}
 	}}
 	lns, err := rendezvous.Listen(context.Background(), []netip.Addr{netip.MustParseAddr("127.0.0.1")}, 0)
 	if err != nil {
@@ -228,4 +237,41 @@ func TestConnectErrors(t *testing.T) {
 			t.Fatalf("got %v, want a 'cannot reach' error", err)
 		}
 	})
+}
+
+// TestRelayPairSilent grants a pair relay that never answers (its port
+// blocked, as by a firewall in front of the server): both sides must take
+// the TURN relay instead, after a short wait, and connect through it.
+func TestRelayPairSilent(t *testing.T) {
+	silent, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go io.Copy(io.Discard, readerOf(silent))
+	cfg, stop, err := loopbackServerPair(silent.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cfg.Paths = []Path{PathRelay}
+	d, l := pair(t, cfg)
+	if d.Path() != PathRelay || l.Path() != PathRelay {
+		t.Fatalf("paths %s and %s, want relay", d.Path(), l.Path())
+	}
+	if peer := d.Session().Peer(); peer.Port() == silent.LocalAddr().(*net.UDPAddr).AddrPort().Port() {
+		t.Fatalf("connected through the silent pair relay %v", peer)
+	}
+	exchange(t, d, l, 1<<20)
+}
+
+// readerOf reads a packet connection's datagrams as a stream, until it is
+// closed.
+type packetReader struct{ pc net.PacketConn }
+
+func readerOf(pc net.PacketConn) io.Reader { return packetReader{pc} }
+
+func (r packetReader) Read(b []byte) (int, error) {
+	n, _, err := r.pc.ReadFrom(b)
+	return n, err
 }

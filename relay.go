@@ -3,6 +3,7 @@ package punch
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -31,8 +32,8 @@ func relayToken(key string) [rendezvous.KeySize]byte {
 //
 // The relay is the server's pair relay where it runs one (a socket of
 // this side's joined to the pair, the relay then standing for the peer),
-// and TURN otherwise (an allocation each, the relayed addresses traded at
-// the rendezvous).
+// and TURN otherwise, or when the pair relay does not answer (an
+// allocation each, the relayed addresses traded at the rendezvous).
 func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, grace time.Duration) (link, error) {
 	start := time.Now()
 	if m.Relay == nil {
@@ -75,20 +76,23 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 		return err
 	}
 	if pairRelay.IsValid() {
-		// The leader waits for the follower to join, so that its first
-		// QUIC packet is not dropped by the relay for want of a peer.
-		side := byte(1)
-		if m.Leader {
-			side = 0
-		}
-		if err := relay.JoinPair(ctx, pc, relay.Pair{Relay: pairRelay, Credentials: creds, Side: side}, m.Leader, &relay.ClientConfig{Logger: c.Logger}); err != nil {
+		err := c.joinPair(ctx, pc, relay.Pair{Relay: pairRelay, Credentials: creds}, m.Leader)
+		switch {
+		case errors.Is(err, relay.ErrNoAnswer) && server.IsValid():
+			// The pair relay's port is blocked, most likely in front of
+			// the server, and then for the peer too: both take TURN.
+			c.Logger.Debug("punch: the pair relay does not answer: TURN", "relay", pairRelay)
+			pairRelay = netip.AddrPort{}
+		case err != nil:
 			pc.Close()
 			return nil, err
+		default:
+			peer = pairRelay
+			path = newPathConn(pc, peer)
+			c.Logger.Debug("punch: pair relay", "relay", pairRelay)
 		}
-		peer = pairRelay
-		path = newPathConn(pc, peer)
-		c.Logger.Debug("punch: pair relay", "relay", pairRelay)
-	} else {
+	}
+	if !pairRelay.IsValid() {
 		rc, err := relay.Allocate(ctx, pc, server, creds, &relay.ClientConfig{Logger: c.Logger})
 		if err != nil {
 			pc.Close()
@@ -122,6 +126,26 @@ func (c *Config) relay(ctx context.Context, g *gathered, m *rendezvous.Match, gr
 		}
 	}
 	return &quicLink{t: t, more: release, path: path}, nil
+}
+
+// pairAnswer bounds the wait for the pair relay's first answer, after
+// which the relay path takes TURN instead.
+const pairAnswer = 2 * time.Second
+
+// joinPair joins pc to this side of the pair on the pair relay: at once,
+// to learn within pairAnswer whether the relay answers (relay.ErrNoAnswer
+// if not), and then, for the leader, until the follower has joined too,
+// so that the leader's first QUIC packet is not dropped by the relay for
+// want of a peer.
+func (c *Config) joinPair(ctx context.Context, pc net.PacketConn, p relay.Pair, leader bool) error {
+	p.Side = 1
+	if leader {
+		p.Side = 0
+	}
+	if err := relay.JoinPair(ctx, pc, p, false, &relay.ClientConfig{Timeout: pairAnswer, Logger: c.Logger}); err != nil || !leader {
+		return err
+	}
+	return relay.JoinPair(ctx, pc, p, true, &relay.ClientConfig{Logger: c.Logger})
 }
 
 // relayPacketSize is the size of the QUIC packets of a relayed tunnel,
