@@ -151,8 +151,8 @@ func (c *Config) joinPair(ctx context.Context, pc net.PacketConn, p relay.Pair, 
 // relayPacketSize is the size of the QUIC packets of a relayed tunnel,
 // whose packet connection cannot discover the path MTU: with TURN's
 // ChannelData header (4 bytes; the pair relay adds none), UDP and IPv6 it
-// is 1402 bytes on the wire, which passes the 1500-byte MTU of most paths, PPPoE's 1492 and
-// most tunnels'.
+// is 1402 bytes on the wire, which passes the 1500-byte MTU of most paths,
+// PPPoE's 1492 and most tunnels'.
 const relayPacketSize = 1350
 
 // upgradeTimeout bounds a relayed session's search for a direct path.

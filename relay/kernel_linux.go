@@ -138,58 +138,58 @@ func (k *kernel) remove(addrs ...netip.AddrPort) error {
 // forwarded, and those that went out.
 type sideCount struct{ in, out uint64 }
 
-// counters returns the counters of every side forwarded.
+// counters returns the counters of every side forwarded, from one
+// listing of the table.
 func (k *kernel) counters() (map[netip.AddrPort]sideCount, error) {
-	counts := make(map[netip.AddrPort]sideCount)
-	for _, set := range []string{"in", "out"} {
-		out, err := k.run([]string{"-j", "list", "set", k.family, k.table, set}, "")
-		if err != nil {
-			return nil, err
-		}
-		var doc struct {
-			Nftables []struct {
-				Set *struct {
-					Elem []struct {
-						Elem struct {
-							Val struct {
-								Concat []json.RawMessage `json:"concat"`
-							} `json:"val"`
-							Counter struct {
-								Packets uint64 `json:"packets"`
-							} `json:"counter"`
-						} `json:"elem"`
+	out, err := k.run([]string{"-j", "list", "table", k.family, k.table}, "")
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Nftables []struct {
+			Set *struct {
+				Name string `json:"name"`
+				Elem []struct {
+					Elem struct {
+						Val struct {
+							Concat []json.RawMessage `json:"concat"`
+						} `json:"val"`
+						Counter struct {
+							Packets uint64 `json:"packets"`
+						} `json:"counter"`
 					} `json:"elem"`
-				} `json:"set"`
-			} `json:"nftables"`
+				} `json:"elem"`
+			} `json:"set"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, fmt.Errorf("nft -j list table: %w", err)
+	}
+	counts := make(map[netip.AddrPort]sideCount)
+	for _, o := range doc.Nftables {
+		if o.Set == nil || (o.Set.Name != "in" && o.Set.Name != "out") {
+			continue
 		}
-		if err := json.Unmarshal(out, &doc); err != nil {
-			return nil, fmt.Errorf("nft -j list set: %w", err)
-		}
-		for _, o := range doc.Nftables {
-			if o.Set == nil {
+		for _, e := range o.Set.Elem {
+			var (
+				ip   string
+				port uint16
+			)
+			if len(e.Elem.Val.Concat) != 2 || json.Unmarshal(e.Elem.Val.Concat[0], &ip) != nil || json.Unmarshal(e.Elem.Val.Concat[1], &port) != nil {
 				continue
 			}
-			for _, e := range o.Set.Elem {
-				var (
-					ip   string
-					port uint16
-				)
-				if len(e.Elem.Val.Concat) != 2 || json.Unmarshal(e.Elem.Val.Concat[0], &ip) != nil || json.Unmarshal(e.Elem.Val.Concat[1], &port) != nil {
-					continue
-				}
-				addr, err := netip.ParseAddr(ip)
-				if err != nil {
-					continue
-				}
-				ap := netip.AddrPortFrom(addr, port)
-				c := counts[ap]
-				if set == "in" {
-					c.in = e.Elem.Counter.Packets
-				} else {
-					c.out = e.Elem.Counter.Packets
-				}
-				counts[ap] = c
+			addr, err := netip.ParseAddr(ip)
+			if err != nil {
+				continue
 			}
+			ap := netip.AddrPortFrom(addr, port)
+			c := counts[ap]
+			if o.Set.Name == "in" {
+				c.in = e.Elem.Counter.Packets
+			} else {
+				c.out = e.Elem.Counter.Packets
+			}
+			counts[ap] = c
 		}
 	}
 	return counts, nil

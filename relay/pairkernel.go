@@ -78,9 +78,11 @@ func (s *PairServer) syncKernel(p *pair) {
 	if p.fwd[0].IsValid() {
 		s.kernelDo(kernelOp{a: p.fwd[0], b: p.fwd[1]})
 		p.fwd = [2]netip.AddrPort{}
+		s.forwarded--
 	}
 	if want[0].IsValid() && s.kernelDo(kernelOp{add: true, a: want[0], b: want[1]}) {
 		p.fwd, p.counts = want, [2]sideCount{}
+		s.forwarded++
 		s.log.Debug("relay: the kernel forwards the pair", "user", p.username, "sides", want)
 	}
 }

@@ -36,9 +36,10 @@ type PairServer struct {
 	secret [32]byte // keys the cookies
 
 	// Owned by the serving goroutine.
-	pairs map[string]*pair
-	peers map[netip.AddrPort]*member
-	now   time.Time // of the current batch
+	pairs     map[string]*pair
+	peers     map[netip.AddrPort]*member
+	now       time.Time // of the current batch
+	forwarded int       // pairs the kernel forwards (whose fwd is set)
 
 	// Kernel forwarding (PairConfig.Kernel), nil k when off: the serving
 	// goroutine asks kernelLoop to add and remove pairs (kops), and reads
@@ -226,18 +227,10 @@ func (s *PairServer) serve() {
 
 // updateStats publishes the figures for Stats.
 func (s *PairServer) updateStats(relayed uint64) {
-	nkernel := 0
-	if s.k != nil {
-		for _, p := range s.pairs {
-			if p.fwd[0].IsValid() {
-				nkernel++
-			}
-		}
-	}
 	s.mu.Lock()
 	s.relayed += relayed
 	s.npairs = len(s.pairs)
-	s.nkernel = nkernel
+	s.nkernel = s.forwarded
 	s.mu.Unlock()
 }
 
@@ -318,9 +311,8 @@ func (s *PairServer) sweep() {
 			}
 		}
 		delete(s.pairs, name)
-		if p.fwd[0].IsValid() {
-			s.kernelDo(kernelOp{a: p.fwd[0], b: p.fwd[1]})
-		}
+		p.kernelOff = true
+		s.syncKernel(p) // stops the kernel's forwarding, if any
 		s.log.Debug("relay: pair closed, idle", "user", name)
 	}
 }

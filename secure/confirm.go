@@ -108,31 +108,23 @@ func confirm(rw io.ReadWriter, key string, exporter []byte, initiator bool) erro
 // confirmInitiator is the initiator's side: PAKE1 out, PAKE2 in, CONFIRM
 // (or ABORT) out.
 func confirmInitiator(rw io.ReadWriter, pw, exporter, buf []byte) error {
-	p, err := pake.InitCurve(pw, 0, pakeCurve)
+	p, err := initiatorPake(pw)
 	if err != nil {
-		return fmt.Errorf("PAKE: %w", err)
+		return err
 	}
-	if _, err := rw.Write(appendFrame(nil, appendPoint([]byte{msgPake1}, p.Xᵤ, p.Xᵥ))); err != nil {
+	if _, err := rw.Write(pake1Frame(p)); err != nil {
 		return fmt.Errorf("sending PAKE1: %w", err)
 	}
-	f, err := readFrame(rw, buf)
-	if err != nil {
-		return fmt.Errorf("reading PAKE2: %w", err)
-	}
-	b, err := body(f, msgPake2)
+	k, macR, err := readPake2(rw, p, buf)
 	if err != nil {
 		return err
 	}
-	k, err := sessionKey(p, roleResponder, b[:pointLen])
-	if err != nil {
-		return err
-	}
-	if !hmac.Equal(b[pointLen:], mac(k, roleResponder, exporter)) {
+	if !hmac.Equal(macR, mac(k, roleResponder, exporter)) {
 		// Tell the responder, which waits for CONFIRM; best effort.
 		rw.Write(appendFrame(nil, []byte{msgAbort, abortAuth}))
 		return ErrAuth
 	}
-	if _, err := rw.Write(appendFrame(nil, append([]byte{msgConfirm}, mac(k, roleInitiator, exporter)...))); err != nil {
+	if _, err := rw.Write(confirmFrame(k, exporter)); err != nil {
 		return fmt.Errorf("sending CONFIRM: %w", err)
 	}
 	return nil
@@ -141,35 +133,92 @@ func confirmInitiator(rw io.ReadWriter, pw, exporter, buf []byte) error {
 // confirmResponder is the responder's side: PAKE1 in, PAKE2 out, CONFIRM
 // in.
 func confirmResponder(rw io.ReadWriter, pw, exporter, buf []byte) error {
-	p, err := pake.InitCurve(pw, 1, pakeCurve)
+	p, k, err := readPake1(rw, pw, buf)
 	if err != nil {
-		return fmt.Errorf("PAKE: %w", err)
+		return err
 	}
-	f, err := readFrame(rw, buf)
+	if _, err := rw.Write(pake2Frame(p, mac(k, roleResponder, exporter))); err != nil {
+		return fmt.Errorf("sending PAKE2: %w", err)
+	}
+	return readConfirm(rw, k, exporter, buf)
+}
+
+// The PAKE's messages, for Confirm and Handshake.
+
+// initiatorPake starts the initiator's PAKE with password pw.
+func initiatorPake(pw []byte) (*pake.Pake, error) {
+	p, err := pake.InitCurve(pw, 0, pakeCurve)
 	if err != nil {
-		return fmt.Errorf("reading PAKE1: %w", err)
+		return nil, fmt.Errorf("PAKE: %w", err)
+	}
+	return p, nil
+}
+
+// pake1Frame is the initiator's PAKE1, framed.
+func pake1Frame(p *pake.Pake) []byte {
+	return appendFrame(nil, appendPoint([]byte{msgPake1}, p.Xᵤ, p.Xᵥ))
+}
+
+// pake2Frame is the responder's PAKE2 with macR, framed.
+func pake2Frame(p *pake.Pake, macR []byte) []byte {
+	return appendFrame(nil, append(appendPoint([]byte{msgPake2}, p.Yᵤ, p.Yᵥ), macR...))
+}
+
+// confirmFrame is the initiator's CONFIRM over exporter, framed.
+func confirmFrame(k, exporter []byte) []byte {
+	return appendFrame(nil, append([]byte{msgConfirm}, mac(k, roleInitiator, exporter)...))
+}
+
+// readPake1 reads the initiator's PAKE1 from r and returns the
+// responder's PAKE with password pw and the session key.
+func readPake1(r io.Reader, pw, buf []byte) (*pake.Pake, []byte, error) {
+	f, err := readFrame(r, buf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading PAKE1: %w", err)
 	}
 	b, err := body(f, msgPake1)
 	if err != nil {
-		return err
+		return nil, nil, err
+	}
+	p, err := pake.InitCurve(pw, 1, pakeCurve)
+	if err != nil {
+		return nil, nil, fmt.Errorf("PAKE: %w", err)
 	}
 	k, err := sessionKey(p, roleInitiator, b)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	msg := appendPoint([]byte{msgPake2}, p.Yᵤ, p.Yᵥ)
-	msg = append(msg, mac(k, roleResponder, exporter)...)
-	if _, err := rw.Write(appendFrame(nil, msg)); err != nil {
-		return fmt.Errorf("sending PAKE2: %w", err)
+	return p, k, nil
+}
+
+// readPake2 reads the responder's PAKE2 from r into the initiator's PAKE
+// p and returns the session key and the responder's MAC, not yet checked.
+func readPake2(r io.Reader, p *pake.Pake, buf []byte) (k, macR []byte, err error) {
+	f, err := readFrame(r, buf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading PAKE2: %w", err)
 	}
-	f, err = readFrame(rw, buf)
+	b, err := body(f, msgPake2)
+	if err != nil {
+		return nil, nil, err
+	}
+	if k, err = sessionKey(p, roleResponder, b[:pointLen]); err != nil {
+		return nil, nil, err
+	}
+	return k, append([]byte(nil), b[pointLen:]...), nil
+}
+
+// readConfirm reads the initiator's CONFIRM from r and checks it against
+// the session key k and exporter.
+func readConfirm(r io.Reader, k, exporter, buf []byte) error {
+	f, err := readFrame(r, buf)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return fmt.Errorf("%w (the peer hung up instead of confirming the key)", ErrAuth)
 		}
 		return fmt.Errorf("reading CONFIRM: %w", err)
 	}
-	b, err = body(f, msgConfirm)
+	b, err := body(f, msgConfirm)
 	if err != nil {
 		return err
 	}

@@ -113,18 +113,17 @@ func steps(conn net.Conn, key string, initiator bool) (*tls.Conn, error) {
 
 // initiate is the initiator's side of steps.
 func initiate(conn net.Conn, pw []byte, cfg *tls.Config) (*tls.Conn, error) {
-	p, err := pake.InitCurve(pw, 0, pakeCurve)
+	p, err := initiatorPake(pw)
 	if err != nil {
-		return nil, fmt.Errorf("PAKE: %w", err)
+		return nil, err
 	}
-	first := appendFrame(nil, hello(roleInitiator))
-	first = appendFrame(first, appendPoint([]byte{msgPake1}, p.Xᵤ, p.Xᵥ))
+	helloFrame, pake1 := appendFrame(nil, hello(roleInitiator)), pake1Frame(p)
 	hc := &helloConn{Conn: conn, p: p}
 	if _, buffered := conn.(*net.TCPConn); buffered {
 		// Over TCP, whose send buffer takes it all at once, HELLO, PAKE1
 		// and the ClientHello leave together; TLS's first read here
 		// takes the responder's HELLO and PAKE2 first.
-		if _, err := conn.Write(first); err != nil {
+		if _, err := conn.Write(append(helloFrame, pake1...)); err != nil {
 			return nil, fmt.Errorf("sending HELLO: %w", err)
 		}
 	} else {
@@ -136,7 +135,7 @@ func initiate(conn net.Conn, pw []byte, cfg *tls.Config) (*tls.Conn, error) {
 			return nil, err
 		}
 		werr := make(chan error, 1)
-		go func() { _, err := conn.Write(first[frameHeaderLen+msgLen[msgHello]:]); werr <- err }()
+		go func() { _, err := conn.Write(pake1); werr <- err }()
 		err := hc.readPake2(buf)
 		if werr := <-werr; err == nil && werr != nil {
 			return nil, fmt.Errorf("sending PAKE1: %w", werr)
@@ -174,7 +173,7 @@ func initiate(conn net.Conn, pw []byte, cfg *tls.Config) (*tls.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TLS exporter: %w", err)
 	}
-	if _, err := tc.Write(appendFrame(nil, append([]byte{msgConfirm}, mac(hc.k, roleInitiator, exporter)...))); err != nil {
+	if _, err := tc.Write(confirmFrame(hc.k, exporter)); err != nil {
 		return nil, fmt.Errorf("sending CONFIRM: %w", err)
 	}
 	return tc, nil
@@ -186,25 +185,11 @@ func respond(conn net.Conn, pw []byte, cfg *tls.Config) (*tls.Conn, error) {
 	if err := exchangeHello(conn, roleResponder, buf); err != nil {
 		return nil, err
 	}
-	f, err := readFrame(conn, buf)
-	if err != nil {
-		return nil, fmt.Errorf("reading PAKE1: %w", err)
-	}
-	b, err := body(f, msgPake1)
+	p, k, err := readPake1(conn, pw, buf)
 	if err != nil {
 		return nil, err
 	}
-	p, err := pake.InitCurve(pw, 1, pakeCurve)
-	if err != nil {
-		return nil, fmt.Errorf("PAKE: %w", err)
-	}
-	k, err := sessionKey(p, roleInitiator, b)
-	if err != nil {
-		return nil, err
-	}
-	msg := appendPoint([]byte{msgPake2}, p.Yᵤ, p.Yᵥ)
-	msg = append(msg, certMAC(k, cfg.Certificates[0].Certificate[0])...)
-	if _, err := conn.Write(appendFrame(nil, msg)); err != nil {
+	if _, err := conn.Write(pake2Frame(p, certMAC(k, cfg.Certificates[0].Certificate[0]))); err != nil {
 		return nil, fmt.Errorf("sending PAKE2: %w", err)
 	}
 	tc := tls.Server(conn, cfg)
@@ -221,18 +206,8 @@ func respond(conn net.Conn, pw []byte, cfg *tls.Config) (*tls.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TLS exporter: %w", err)
 	}
-	f, err = readFrame(tc, buf)
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w (the peer hung up instead of confirming the key)", ErrAuth)
-		}
-		return nil, fmt.Errorf("reading CONFIRM: %w", err)
-	}
-	if b, err = body(f, msgConfirm); err != nil {
+	if err := readConfirm(tc, k, exporter, buf); err != nil {
 		return nil, err
-	}
-	if !hmac.Equal(b, mac(k, roleInitiator, exporter)) {
-		return nil, ErrAuth
 	}
 	return tc, nil
 }
@@ -282,21 +257,8 @@ func (c *helloConn) readPeer() error {
 // readPake2 reads the responder's PAKE2 and computes the session key.
 func (c *helloConn) readPake2(buf []byte) error {
 	c.read = true
-	f, err := readFrame(c.Conn, buf)
-	if err != nil {
-		c.err = fmt.Errorf("reading PAKE2: %w", err)
-		return c.err
-	}
-	b, err := body(f, msgPake2)
-	if err != nil {
-		c.err = err
-		return err
-	}
-	if c.k, c.err = sessionKey(c.p, roleResponder, b[:pointLen]); c.err != nil {
-		return c.err
-	}
-	c.macR = append([]byte(nil), b[pointLen:]...)
-	return nil
+	c.k, c.macR, c.err = readPake2(c.Conn, c.p, buf)
+	return c.err
 }
 
 // roleName names a role in errors and logs.

@@ -75,7 +75,7 @@ func (c *Conn) Offload() bool {
 	return c.offload
 }
 
-// Read reads one datagram into b, without batching.
+// read reads one datagram into b, without batching.
 func (c *Conn) read(b []byte) (int, netip.AddrPort, error) {
 	if c.fast != nil {
 		n, from, err := c.fast.ReadFromUDPAddrPort(b)
