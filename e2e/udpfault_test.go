@@ -9,17 +9,22 @@ import (
 
 // TestUDPFaults moves a file through the tunnel while the lab inflicts a
 // fault on one of the NATs mid-transfer, and checks that every byte
-// arrives: a 10 s blackhole, and a NAT flush on either side. (A NAT rebind
-// to a new public address is not survived yet: the other side's NAT drops
-// packets from the new address until the peers punch again.)
+// arrives: a 10 s blackhole, a NAT flush on either side, and a NAT that
+// rebinds to its other public address, on the initiator's side and on the
+// responder's. A rebind needs the peers to meet again and punch a new
+// path (the other side's NAT drops packets from the new address until
+// then); the test checks that they did.
 func TestUDPFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		fault []string
+		fault []string // the fault; NAT "" is the side named by role
+		role  string   // initiator or responder
 	}{
-		{"blackhole-natA", []string{"natA", "blackhole", "10s"}},
-		{"flush-nat-natA", []string{"natA", "flush-nat"}},
-		{"flush-nat-natB", []string{"natB", "flush-nat"}},
+		{"blackhole-natA", []string{"natA", "blackhole", "10s"}, ""},
+		{"flush-nat-natA", []string{"natA", "flush-nat"}, ""},
+		{"flush-nat-natB", []string{"natB", "flush-nat"}, ""},
+		{"rebind-initiator", []string{"", "rebind"}, "initiator"},
+		{"rebind-responder", []string{"", "rebind"}, "responder"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lab := tcpLab(t, "--rate", "50mbit", "--delay", "5ms")
@@ -35,7 +40,14 @@ func TestUDPFaults(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			time.Sleep(1500 * time.Millisecond)
-			mustPunch(t, append([]string{"lab", "fault", lab.Config.Name}, tc.fault...)...)
+			fault := append([]string{}, tc.fault...)
+			if fault[0] == "" {
+				fault[0] = "natB"
+				if strings.Contains(tx.stderr.String(), "as the "+tc.role) {
+					fault[0] = "natA"
+				}
+			}
+			mustPunch(t, append([]string{"lab", "fault", lab.Config.Name}, fault...)...)
 			if err := rx.wait(t, 90*time.Second); err != nil {
 				t.Fatalf("receiver: %v\n%s\nsender: %s", err, rx.stderr.String(), tx.stderr.String())
 			}
@@ -43,6 +55,14 @@ func TestUDPFaults(t *testing.T) {
 			if got := rx.stdout.Bytes(); sha256.Sum256(got) != sha256.Sum256(file) {
 				t.Fatalf("received %d of %d bytes, or different bytes\nreceiver: %s\nsender: %s", len(got), len(file), rx.stderr.String(), tx.stderr.String())
 			}
+			if tc.role != "" {
+				for _, s := range []*side{tx, rx} {
+					if !strings.Contains(s.stderr.String(), "new path to the peer") {
+						t.Errorf("no new path punched after the rebind of %s:\n%s", fault[0], s.stderr.String())
+					}
+				}
+			}
+			t.Logf("%s on %s\nreceiver: %s\nsender: %s", fault[1], fault[0], rx.stderr.String(), tx.stderr.String())
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"strconv"
 	"unicode"
 	"unicode/utf8"
 )
@@ -111,9 +112,20 @@ func ValidateKey(key string) error {
 //
 // Token does not validate key; call [ValidateKey] first. For a key that
 // ValidateKey rejects in FIPS 140-only mode it returns the zero token.
-func Token(key string) [32]byte {
+func Token(key string) [32]byte { return token(key, tokenInfo) }
+
+// RejoinToken derives the token for the peers' nth meeting after the
+// first (n ≥ 1), when the path of their tunnel broke and they meet again
+// to punch a new one: as [Token], with the info string "punch rendezvous
+// token v1 rejoin N". A key stays in use at the server for a while after
+// each meeting, so each meeting needs a token of its own.
+func RejoinToken(key string, n int) [32]byte {
+	return token(key, tokenInfo+" rejoin "+strconv.Itoa(n))
+}
+
+func token(key, info string) [32]byte {
 	var t [32]byte
-	if out, err := derive(key, tokenInfo); err == nil {
+	if out, err := derive(key, info); err == nil {
 		copy(t[:], out)
 	}
 	return t

@@ -110,3 +110,19 @@ func TestDerivations(t *testing.T) {
 		})
 	}
 }
+
+// TestRejoinToken pins the tokens of later meetings to vectors computed
+// independently (Python's hmac and hashlib, RFC 5869 HKDF): each differs
+// from the first meeting's and from the others.
+func TestRejoinToken(t *testing.T) {
+	const key = "7k3q-m9xd-2f8h-tp4w-c6rn"
+	for n, want := range map[int]string{
+		1: "2d30d96bda16560e6f23e092fbcc15e95799769f4a50feb3bda5fedd76be5b7e",
+		2: "b1a79b036a3df588042024f2c08c8836214e160c404171495659ebcfcf99a67d",
+	} {
+		tok := RejoinToken(key, n)
+		if got := hex.EncodeToString(tok[:]); got != want {
+			t.Errorf("RejoinToken(%d) = %s, want %s", n, got, want)
+		}
+	}
+}

@@ -12,8 +12,9 @@ import (
 	"github.com/punchkit/punch/tcppunch"
 )
 
-// meet runs the rendezvous exchange on conn (a TCP connection to the
-// server) with the token of o.Key, and closes conn. While it waits for the
+// Meet runs the rendezvous exchange on conn (a TCP connection to the
+// server) with req.Token, or if that is zero the token of o.Key, and
+// closes conn. While it waits for the
 // peer it measures the hop count past this host's NATs (into o.TTL), which
 // a leader needs for its low-TTL first packet: it is the same toward the
 // server as toward the peer. The probe runs on the calling goroutine, so
@@ -21,7 +22,9 @@ import (
 // inside a network namespace); the exchange only uses conn.
 func Meet(ctx context.Context, conn net.Conn, req rendezvous.Request, o *Options) (*rendezvous.Match, error) {
 	defer conn.Close()
-	req.Token = secure.Token(o.Key)
+	if req.Token == ([32]byte{}) {
+		req.Token = secure.Token(o.Key)
+	}
 	type answer struct {
 		m   *rendezvous.Match
 		err error

@@ -30,7 +30,10 @@ type Tunnel struct {
 // UDP meets the peer with the same key at the rendezvous server
 // (host:port, TCP), with the public address of a fresh UDP socket learned
 // from the STUN server on the same host (port stunPort) as its candidate,
-// punches that socket and opens the QUIC tunnel over it.
+// punches that socket and opens the QUIC tunnel over it. While the tunnel
+// lasts, a break of its path that QUIC does not survive (a NAT that gave
+// either side a new public address) makes both sides meet again at the
+// server and punch a new path from the same socket (see mender).
 func UDP(ctx context.Context, server string, stunPort int, o Options) (*Tunnel, error) {
 	if err := secure.ValidateKey(o.Key); err != nil {
 		return nil, err
@@ -47,39 +50,76 @@ func UDP(ctx context.Context, server string, stunPort int, o Options) (*Tunnel, 
 	if err != nil {
 		return nil, err
 	}
-	mapped, err := stun.Bind(ctx, pc, stunAddr, &stun.Config{Logger: o.Logger})
+	mapped, err := publicAddr(ctx, pc, stunAddr, o)
 	if err != nil {
 		pc.Close()
-		return nil, fmt.Errorf("learning this socket's public address from the STUN server %v: %w", stunAddr, err)
+		return nil, err
 	}
-	d := net.Dialer{Timeout: 10 * time.Second}
-	network := "tcp4"
-	if stunAddr.Addr().Is6() {
-		network = "tcp6"
-	}
-	conn, err := d.DialContext(ctx, network, server)
+	conn, err := dialServer(ctx, server, stunAddr.Addr().Is4())
 	if err != nil {
 		pc.Close()
-		return nil, Unreachable(server, err)
+		return nil, err
 	}
 	local := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	lanIP := conn.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	o.status("waiting for the peer at %s (UDP %v, public %v)...", server, local, mapped)
 	m, err := Meet(ctx, conn, rendezvous.Request{
 		Kind:  rendezvous.KindUDP,
-		Local: []netip.AddrPort{netip.AddrPortFrom(lanIP, local.Port())},
+		Local: []netip.AddrPort{localCandidate(conn, local)},
 		UDP:   []netip.AddrPort{mapped},
 	}, &o)
 	if err != nil {
 		pc.Close()
 		return nil, err
 	}
+	t, err := PunchUDP(ctx, pc, candidates(m), o)
+	if err != nil {
+		return nil, err
+	}
+	mend := &mender{t: t, nq: t.NonQUICConn(), server: server, stun: stunAddr, o: o}
+	go mend.run()
+	return t, nil
+}
+
+// publicAddr learns pc's public address from the STUN server.
+func publicAddr(ctx context.Context, pc net.PacketConn, stunAddr netip.AddrPort, o Options) (netip.AddrPort, error) {
+	mapped, err := stun.Bind(ctx, pc, stunAddr, &stun.Config{Logger: o.Logger})
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("learning this socket's public address from the STUN server %v: %w", stunAddr, err)
+	}
+	return mapped, nil
+}
+
+// dialServer opens a TCP connection to the rendezvous server.
+func dialServer(ctx context.Context, server string, is4 bool) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	network := "tcp4"
+	if !is4 {
+		network = "tcp6"
+	}
+	conn, err := d.DialContext(ctx, network, server)
+	if err != nil {
+		return nil, Unreachable(server, err)
+	}
+	return conn, nil
+}
+
+// localCandidate is the UDP socket's LAN address, for a peer behind the
+// same NAT: the port of udp at the address that reaches the server on
+// conn.
+func localCandidate(conn net.Conn, udp netip.AddrPort) netip.AddrPort {
+	lan := conn.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	return netip.AddrPortFrom(lan, udp.Port())
+}
+
+// candidates lists where to punch to, from the server's answer: the
+// peer's public UDP addresses, and its LAN address too when both are
+// behind the same NAT.
+func candidates(m *rendezvous.Match) []netip.AddrPort {
 	peers := append([]netip.AddrPort{}, m.PeerUDP...)
 	if m.Peer.Addr() == m.Self.Addr() {
-		// Behind the same NAT: the peer's LAN address too.
 		peers = append(peers, m.PeerLocal...)
 	}
-	return PunchUDP(ctx, pc, peers, o)
+	return peers
 }
 
 // UDPDirect punches without any server, as udphp.py (seed 002) does: both

@@ -27,6 +27,9 @@ type Conn struct {
 	t     *Transport
 	qc    *quic.Conn
 	owned bool // Close also closes t (set by the package-level Dial and Accept)
+	// dialed is the address the initiator dialed, which QUIC keeps
+	// sending to (see Move); invalid on the responder.
+	dialed netip.AddrPort
 
 	closeOnce sync.Once
 	sent      atomic.Uint64 // stream payload bytes written
@@ -153,9 +156,37 @@ func (c *Conn) Err() error {
 func (c *Conn) LocalAddr() netip.AddrPort { return addrPort(c.qc.LocalAddr()) }
 
 // RemoteAddr returns the peer's current address. The responder follows
-// the initiator when its address changes (NAT rebinding), so this may
-// change over the tunnel's life.
-func (c *Conn) RemoteAddr() netip.AddrPort { return addrPort(c.qc.RemoteAddr()) }
+// the initiator when its address changes (NAT rebinding), and [Conn.Move]
+// moves the initiator, so this may change over the tunnel's life.
+func (c *Conn) RemoteAddr() netip.AddrPort {
+	a := c.qc.RemoteAddr()
+	if ua, ok := a.(*net.UDPAddr); ok && c.t.redir != nil {
+		a = c.t.redir.target(ua)
+	}
+	return addrPort(a)
+}
+
+// Move sends this side's packets for the peer to addr from now on: where
+// a new punch found the peer after its public address changed (its NAT
+// rebound, or dropped the mapping and made a new one). The initiator
+// needs it, since QUIC clients do not follow a server to a new address;
+// the responder follows the initiator's packets by itself (see the
+// package doc), so on the responder Move does nothing. It fails with
+// errors.ErrUnsupported if the socket is not a *net.UDPConn.
+func (c *Conn) Move(addr netip.AddrPort) error {
+	switch {
+	case !c.dialed.IsValid():
+		return nil
+	case c.t.redir == nil:
+		return fmt.Errorf("tunnel: moving to %v: %w on a %T", addr, errors.ErrUnsupported, c.t.pc)
+	}
+	c.t.redir.redirect(c.dialed, addr)
+	return nil
+}
+
+// NonQUICConn returns the socket's other protocols as a net.PacketConn;
+// see [Transport.NonQUICConn].
+func (c *Conn) NonQUICConn() net.PacketConn { return c.t.NonQUICConn() }
 
 // ReadNonQUIC reads a datagram that is not QUIC from the tunnel's socket;
 // see [Transport.ReadNonQUIC].

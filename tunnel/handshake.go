@@ -76,7 +76,12 @@ func (t *Transport) Dial(ctx context.Context, peer netip.AddrPort, key string) (
 	if err == nil {
 		err = confirm(hctx, qc, ctrl, key, true)
 	}
-	return t.finish(ctx, hctx, qc, peer, "dial", err)
+	c, err := t.finish(ctx, hctx, qc, peer, "dial", err)
+	if err != nil {
+		return nil, err
+	}
+	c.dialed = unmap(peer)
+	return c, nil
 }
 
 // Accept waits for a peer to open a tunnel (as the responder, the QUIC

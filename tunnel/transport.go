@@ -33,6 +33,9 @@ type Transport struct {
 	cfg Config
 	pc  net.PacketConn
 	qt  *quic.Transport
+	// redir is the socket as quic-go sees it, if pc is a *net.UDPConn:
+	// what lets [Conn.Move] redirect an initiator's packets.
+	redir *redirConn
 
 	// nonQUIC serialises ReadNonQUIC (quic-go's reader must not be
 	// started twice at once) and holds a datagram caught while arming it.
@@ -68,10 +71,17 @@ func NewTransport(pc net.PacketConn, cfg *Config) (*Transport, error) {
 	}
 	c := cfg.withDefaults()
 	sockbuf.Set(pc, c.SocketBuffer, c.Logger)
+	qconn := pc
+	var redir *redirConn
+	if u, ok := pc.(*net.UDPConn); ok {
+		redir = &redirConn{UDPConn: u}
+		qconn = redir
+	}
 	t := &Transport{
 		cfg:     c,
 		pc:      pc,
-		qt:      &quic.Transport{Conn: pc},
+		qt:      &quic.Transport{Conn: qconn},
+		redir:   redir,
 		nonQUIC: make(chan *pending, 1),
 		conns:   make(map[*Conn]struct{}),
 	}

@@ -134,7 +134,11 @@ func (o *udpOptions) run(cmd *cobra.Command, g *globals, args []string) error {
 		return err
 	}
 	defer t.Close()
-	status("connected to %v (UDP, QUIC tunnel, encrypted) in %v", t.Peer, t.Punched.Round(time.Millisecond))
+	role := "responder"
+	if t.Initiator {
+		role = "initiator"
+	}
+	status("connected to %v as the %s (UDP, QUIC tunnel, encrypted) in %v", t.Peer, role, t.Punched.Round(time.Millisecond))
 	return o.serve(ctx, t, g)
 }
 
