@@ -49,11 +49,16 @@
 //     validates the new path (PATH_CHALLENGE) and switches to it; streams
 //     carry on intact after a short stall, with the congestion window
 //     reset. [Conn.RemoteAddr] shows the new address.
-//   - The responder's public address changing does not: QUIC servers do
-//     not migrate, the initiator keeps sending to the old mapping, and the
-//     tunnel ends by idle timeout. So do a change of local interface or
-//     socket, and a NAT that drops the mapping and filters the peer's
-//     packets to the new one. Punch again and open a new tunnel.
+//   - The responder's public address changing is not survived by QUIC
+//     alone: QUIC clients do not follow a server to a new address, so the
+//     initiator keeps sending to the old mapping. Once the caller has
+//     punched a path to the new address, [Conn.Move] sends the
+//     initiator's packets there (session.UDP does this by itself).
+//   - Nor is a NAT that drops the mapping and then filters the peer's
+//     packets to the new one: punch again ([Conn.NonQUICConn] gives the
+//     socket to a puncher while the tunnel runs) and Move.
+//   - A change of local interface or socket ends the tunnel: open a new
+//     one.
 //
 // # Throughput
 //
