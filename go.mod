@@ -28,3 +28,6 @@ require (
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.zx2c4.com/wintun v0.0.0-20230126152724-0fa3db229ce2 // indirect
 )
+
+// quic-go v0.65.0 with one patch: see third_party/quic-go/PATCHES.md.
+replace github.com/quic-go/quic-go => ./third_party/quic-go
