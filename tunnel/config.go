@@ -71,6 +71,15 @@ type Config struct {
 	// 1200. Default: quic-go's (1280 bytes, then path MTU discovery).
 	PacketSize int
 
+	// LossBased makes every lost packet shrink the congestion window, as
+	// standard QUIC congestion control (NewReno) does. By default a loss
+	// counts as congestion only while the round-trip time shows a queue
+	// building on the path (quic.Config.RandomLossTolerant, which punch's
+	// copy of quic-go adds), so that the random loss of a lossy link, 1%
+	// say, does not hold the tunnel to a few Mbit/s where TCP with BBR
+	// runs at a hundred. Default false.
+	LossBased bool
+
 	// Logger receives debug records of tunnels set up and failed, and a
 	// warning when the socket buffers cannot be raised. Default: no
 	// logging.
@@ -141,5 +150,6 @@ func (c *Config) quicConfig() *quic.Config {
 		MaxIncomingUniStreams: -1,
 		EnableDatagrams:       false,
 		InitialPacketSize:     uint16(min(max(c.PacketSize, 0), 65535)),
+		RandomLossTolerant:    !c.LossBased,
 	}
 }

@@ -326,6 +326,7 @@ var newConnection = func(
 		clientAddressValidated,
 		s.conn.capabilities().ECN,
 		s.receivedPacketHandler.IgnorePacketsBelow,
+		s.config.RandomLossTolerant,
 		s.perspective,
 		s.qlogger,
 		s.logger,
@@ -464,6 +465,7 @@ var newClientConnection = func(
 		false, // has no effect
 		s.conn.capabilities().ECN,
 		s.receivedPacketHandler.IgnorePacketsBelow,
+		s.config.RandomLossTolerant,
 		s.perspective,
 		s.qlogger,
 		s.logger,

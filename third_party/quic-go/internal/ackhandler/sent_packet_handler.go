@@ -79,6 +79,9 @@ type sentPacketHandler struct {
 	pns  *packetNumberGenerator
 	hist sentPacketHistory
 
+	// randomLossTolerant is passed to each congestion controller.
+	randomLossTolerant bool
+
 	handshakePNs *handshakePacketNumbers
 
 	initialPackets   *packetNumberSpace
@@ -148,6 +151,7 @@ func NewSentPacketHandler(
 	clientAddressValidated bool,
 	enableECN bool,
 	ignorePacketsBelow func(protocol.PacketNumber),
+	randomLossTolerant bool,
 	pers protocol.Perspective,
 	qlogger qlogwriter.Recorder,
 	logger utils.Logger,
@@ -158,6 +162,7 @@ func NewSentPacketHandler(
 		connStats,
 		initialMaxDatagramSize,
 		true, // use Reno
+		randomLossTolerant,
 		qlogger,
 	)
 
@@ -180,6 +185,7 @@ func NewSentPacketHandler(
 		connStats:          connStats,
 		congestion:         congestion,
 		ignorePacketsBelow: ignorePacketsBelow,
+		randomLossTolerant: randomLossTolerant,
 		perspective:        pers,
 		qlogger:            qlogger,
 		logger:             logger,
@@ -1263,6 +1269,7 @@ func (h *sentPacketHandler) MigratedPath(now monotime.Time, initialMaxDatagramSi
 		h.connStats,
 		initialMaxDatagramSize,
 		true, // use Reno
+		h.randomLossTolerant,
 		h.qlogger,
 	)
 	h.qlogRecoveryParametersSet(true)

@@ -1,6 +1,8 @@
 package congestion
 
 import (
+	"time"
+
 	"github.com/quic-go/quic-go/internal/monotime"
 	"github.com/quic-go/quic-go/internal/protocol"
 	"github.com/quic-go/quic-go/internal/utils"
@@ -46,6 +48,13 @@ type cubicSender struct {
 	clock           Clock
 
 	reno bool
+
+	// randomLossTolerant: see queueBuilding, which looks at the least RTT
+	// sample of the current window of one smoothed RTT (which started at
+	// rttWindowStart) and of the window before.
+	randomLossTolerant             bool
+	rttWindowStart                 monotime.Time
+	rttWindowMin, rttPrevWindowMin time.Duration
 
 	// Track the largest packet that has been sent.
 	largestSentPacketNumber protocol.PacketNumber
@@ -93,9 +102,10 @@ func NewCubicSender(
 	connStats *utils.ConnectionStats,
 	initialMaxDatagramSize protocol.ByteCount,
 	reno bool,
+	randomLossTolerant bool,
 	qlogger qlogwriter.Recorder,
 ) *cubicSender {
-	return newCubicSender(
+	c := newCubicSender(
 		clock,
 		rttStats,
 		connStats,
@@ -105,6 +115,8 @@ func NewCubicSender(
 		protocol.MaxCongestionWindowPackets*initialMaxDatagramSize,
 		qlogger,
 	)
+	c.randomLossTolerant = randomLossTolerant
+	return c
 }
 
 func newCubicSender(
@@ -208,6 +220,9 @@ func (c *cubicSender) OnPacketAcked(
 	eventTime monotime.Time,
 ) {
 	c.largestAckedPacketNumber = max(ackedPacketNumber, c.largestAckedPacketNumber)
+	if c.randomLossTolerant {
+		c.sampleRTT(eventTime)
+	}
 	if c.InRecovery() {
 		return
 	}
@@ -221,6 +236,10 @@ func (c *cubicSender) OnPacketAcked(
 func (c *cubicSender) OnCongestionEvent(packetNumber protocol.PacketNumber, lostBytes, priorInFlight protocol.ByteCount) {
 	c.connStats.PacketsLost.Add(1)
 	c.connStats.BytesLost.Add(uint64(lostBytes))
+	if c.randomLossTolerant && lostBytes > 0 && !c.queueBuilding() {
+		// A loss while no queue builds: random loss, not congestion.
+		return
+	}
 
 	// TCP NewReno (RFC6582) says that once a loss occurs, any losses in packets
 	// already sent should be treated as a single loss event, since it's expected.
@@ -333,6 +352,41 @@ func (c *cubicSender) maybeIncreaseCwnd(
 			c.cubic.CongestionWindowAfterAck(ackedBytes, c.congestionWindow, c.rttStats.MinRTT(), eventTime),
 		)
 	}
+}
+
+// sampleRTT keeps the least RTT sample of the current window of one
+// smoothed RTT and of the one before, for queueBuilding.
+func (c *cubicSender) sampleRTT(now monotime.Time) {
+	latest := c.rttStats.LatestRTT()
+	if latest <= 0 {
+		return
+	}
+	if c.rttWindowStart.IsZero() || now.Sub(c.rttWindowStart) > c.rttStats.SmoothedRTT() {
+		c.rttPrevWindowMin, c.rttWindowMin, c.rttWindowStart = c.rttWindowMin, latest, now
+		return
+	}
+	c.rttWindowMin = min(c.rttWindowMin, latest)
+}
+
+// queueBuilding reports whether a queue stands on the path: whether every
+// RTT sample of the last one to two smoothed RTTs exceeded the minimum by
+// more than hybrid slow start's threshold (an eighth of the minimum, at
+// least 4 ms, at most 16 ms). A loss then is taken for congestion. A
+// single late sample (the receiver or this host busy for a moment) does
+// not count. Without RTT samples it reports true.
+func (c *cubicSender) queueBuilding() bool {
+	minRTT := c.rttStats.MinRTT()
+	standing := c.rttWindowMin
+	if c.rttPrevWindowMin > 0 {
+		standing = min(standing, c.rttPrevWindowMin)
+	}
+	if minRTT == 0 || standing == 0 {
+		return true
+	}
+	threshold := min(max(minRTT>>hybridStartDelayFactorExp,
+		time.Duration(hybridStartDelayMinThresholdUs)*time.Microsecond),
+		time.Duration(hybridStartDelayMaxThresholdUs)*time.Microsecond)
+	return standing > minRTT+threshold
 }
 
 func (c *cubicSender) isCwndLimited(bytesInFlight protocol.ByteCount) bool {
