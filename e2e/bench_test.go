@@ -251,7 +251,7 @@ func BenchmarkUDPThroughput(b *testing.B) {
 			size := int64(1 << 30)
 			switch {
 			case slices.Contains(links, "natA:loss=1%"):
-				size = 32 << 20
+				size = 256 << 20
 			case slices.Contains(links, "100mbit"):
 				size = 128 << 20
 			}

@@ -73,11 +73,13 @@ type Config struct {
 
 	// LossBased makes every lost packet shrink the congestion window, as
 	// standard QUIC congestion control (NewReno) does. By default a loss
-	// counts as congestion only while the round-trip time shows a queue
-	// building on the path (quic.Config.RandomLossTolerant, which punch's
-	// copy of quic-go adds), so that the random loss of a lossy link, 1%
-	// say, does not hold the tunnel to a few Mbit/s where TCP with BBR
-	// runs at a hundred. Default false.
+	// counts as congestion only while a queue stands on the path (the
+	// round-trip time shows it) or more than 3% of the packets are lost,
+	// and a cut stops at the bandwidth-delay product the acknowledgements
+	// measured (quic.Config.RandomLossTolerant, which punch's copy of
+	// quic-go adds; see third_party/quic-go/PATCHES.md), so that the
+	// random loss of a lossy link, 1% say, does not hold the tunnel to a
+	// few Mbit/s where TCP with BBR runs at a hundred. Default false.
 	LossBased bool
 
 	// Logger receives debug records of tunnels set up and failed, and a

@@ -186,13 +186,14 @@ type Config struct {
 	// Path MTU discovery is only available on systems that allow setting of the Don't Fragment (DF) bit.
 	DisablePathMTUDiscovery bool
 	// RandomLossTolerant makes the congestion controller take a lost packet
-	// for a sign of congestion only while the round-trip time shows a queue
-	// building on the path: when the latest RTT exceeds the minimum by more
-	// than an eighth of it (at least 4 ms, at most 16 ms: the thresholds of
-	// hybrid slow start). Other losses, such as the random loss of a lossy
-	// link, are retransmitted without shrinking the congestion window, as
-	// loss-agnostic controllers (BBR) do. ECN congestion marks always count.
-	// (A patch of punch's copy of quic-go; see PATCHES.md.)
+	// for a sign of congestion only while a queue stands on the path (every
+	// recent RTT sample exceeds the minimum by more than an eighth of it,
+	// at least 4 ms, at most 16 ms: the thresholds of hybrid slow start) or
+	// more than 3% of the packets of a round are lost; other losses, such
+	// as the random loss of a lossy link, are retransmitted without
+	// shrinking the congestion window. A cut stops at the bandwidth-delay
+	// product the acknowledgements measured. ECN congestion marks always
+	// count. (A patch of punch's copy of quic-go; see PATCHES.md.)
 	RandomLossTolerant bool
 	// Allow0RTT allows the application to decide if a 0-RTT connection attempt should be accepted.
 	// Only valid for the server.

@@ -49,12 +49,23 @@ type cubicSender struct {
 
 	reno bool
 
-	// randomLossTolerant: see queueBuilding, which looks at the least RTT
+	// randomLossTolerant: see congested, which looks at the least RTT
 	// sample of the current window of one smoothed RTT (which started at
-	// rttWindowStart) and of the window before.
+	// rttWindowStart) and of the window before, and at the packets lost
+	// and acknowledged in the current round (about one congestion window
+	// of packets) and the fraction lost in the round before; and
+	// deliveryFloor, which looks at the bytes acknowledged in windows of
+	// one smoothed RTT: in the current one (which started at
+	// rateWindowStart) and the rates of the last len(rates).
 	randomLossTolerant             bool
 	rttWindowStart                 monotime.Time
 	rttWindowMin, rttPrevWindowMin time.Duration
+	roundAcked, roundLost          int
+	prevRoundLossFraction          float64
+	rateWindowStart                monotime.Time
+	rateWindowBytes                protocol.ByteCount
+	rates                          [10]Bandwidth
+	nextRate                       int
 
 	// Track the largest packet that has been sent.
 	largestSentPacketNumber protocol.PacketNumber
@@ -222,6 +233,8 @@ func (c *cubicSender) OnPacketAcked(
 	c.largestAckedPacketNumber = max(ackedPacketNumber, c.largestAckedPacketNumber)
 	if c.randomLossTolerant {
 		c.sampleRTT(eventTime)
+		c.countRound(false)
+		c.sampleRate(ackedBytes, eventTime)
 	}
 	if c.InRecovery() {
 		return
@@ -236,9 +249,12 @@ func (c *cubicSender) OnPacketAcked(
 func (c *cubicSender) OnCongestionEvent(packetNumber protocol.PacketNumber, lostBytes, priorInFlight protocol.ByteCount) {
 	c.connStats.PacketsLost.Add(1)
 	c.connStats.BytesLost.Add(uint64(lostBytes))
-	if c.randomLossTolerant && lostBytes > 0 && !c.queueBuilding() {
-		// A loss while no queue builds: random loss, not congestion.
-		return
+	if c.randomLossTolerant && lostBytes > 0 {
+		c.countRound(true)
+		if !c.congested() {
+			// Random loss, not congestion.
+			return
+		}
 	}
 
 	// TCP NewReno (RFC6582) says that once a loss occurs, any losses in packets
@@ -262,11 +278,15 @@ func (c *cubicSender) OnCongestionEvent(packetNumber protocol.PacketNumber, lost
 
 	c.lastCutbackExitedSlowstart = c.InSlowStart()
 	c.maybeQlogStateChange(qlog.CongestionStateRecovery)
+	before := c.congestionWindow
 
 	if c.reno {
 		c.congestionWindow = protocol.ByteCount(float64(c.congestionWindow) * renoBeta)
 	} else {
 		c.congestionWindow = c.cubic.CongestionWindowAfterPacketLoss(c.congestionWindow)
+	}
+	if c.randomLossTolerant {
+		c.congestionWindow = max(c.congestionWindow, min(c.deliveryFloor(), before))
 	}
 	if minCwnd := c.minCongestionWindow(); c.congestionWindow < minCwnd {
 		c.congestionWindow = minCwnd
@@ -368,12 +388,77 @@ func (c *cubicSender) sampleRTT(now monotime.Time) {
 	c.rttWindowMin = min(c.rttWindowMin, latest)
 }
 
+// Rounds of the loss fraction: at least minRoundPackets packets (so that
+// random loss of 1% exceeds maxRandomLoss in under 2% of rounds), and a
+// fraction above maxRandomLoss is congestion.
+const (
+	minRoundPackets = 100
+	maxRandomLoss   = 0.03
+)
+
+// countRound counts an acknowledged or lost packet in the current round,
+// which ends once it has about a congestion window of packets.
+func (c *cubicSender) countRound(lost bool) {
+	if lost {
+		c.roundLost++
+	} else {
+		c.roundAcked++
+	}
+	n := c.roundAcked + c.roundLost
+	if n >= max(minRoundPackets, int(c.congestionWindow/c.maxDatagramSize)) {
+		c.prevRoundLossFraction = float64(c.roundLost) / float64(n)
+		c.roundAcked, c.roundLost = 0, 0
+	}
+}
+
+// sampleRate counts bytes acknowledged, and ends the current window of
+// the delivery rate after one smoothed RTT.
+func (c *cubicSender) sampleRate(acked protocol.ByteCount, now monotime.Time) {
+	if c.rateWindowStart.IsZero() {
+		c.rateWindowStart = now
+		return
+	}
+	c.rateWindowBytes += acked
+	if d := now.Sub(c.rateWindowStart); d >= max(c.rttStats.SmoothedRTT(), time.Millisecond) {
+		c.rates[c.nextRate%len(c.rates)] = BandwidthFromDelta(c.rateWindowBytes, d)
+		c.nextRate++
+		c.rateWindowStart, c.rateWindowBytes = now, 0
+	}
+}
+
+// deliveryFloor is the least congestion window a cut leaves: the path's
+// bandwidth-delay product as the acknowledgements measured it, the
+// greatest delivery rate of the last windows times the minimum RTT. A
+// window that small does not queue at the bottleneck, so cutting below it
+// would only leave the path idle; and a cut that random loss set off by
+// mistake costs no throughput.
+func (c *cubicSender) deliveryFloor() protocol.ByteCount {
+	var rate Bandwidth
+	for _, r := range c.rates {
+		rate = max(rate, r)
+	}
+	return protocol.ByteCount(uint64(rate/BytesPerSecond) * uint64(c.rttStats.MinRTT()) / uint64(time.Second))
+}
+
+// congested reports whether a loss now is a sign of congestion rather
+// than random loss: while a queue stands on the path (queueBuilding), or
+// while more than maxRandomLoss of the packets are lost, in the current
+// round (once it has minRoundPackets) or the one before. The second
+// catches a bottleneck whose queue is too short to show in the RTT.
+func (c *cubicSender) congested() bool {
+	fraction := c.prevRoundLossFraction
+	if n := c.roundAcked + c.roundLost; n >= minRoundPackets {
+		fraction = max(fraction, float64(c.roundLost)/float64(n))
+	}
+	return fraction > maxRandomLoss || c.queueBuilding()
+}
+
 // queueBuilding reports whether a queue stands on the path: whether every
 // RTT sample of the last one to two smoothed RTTs exceeded the minimum by
 // more than hybrid slow start's threshold (an eighth of the minimum, at
-// least 4 ms, at most 16 ms). A loss then is taken for congestion. A
-// single late sample (the receiver or this host busy for a moment) does
-// not count. Without RTT samples it reports true.
+// least 4 ms, at most 16 ms). A single late sample (the receiver or this
+// host busy for a moment) does not count. Without RTT samples it reports
+// true.
 func (c *cubicSender) queueBuilding() bool {
 	minRTT := c.rttStats.MinRTT()
 	standing := c.rttWindowMin
