@@ -359,6 +359,12 @@ func (c *cubicSender) maybeIncreaseCwnd(
 	}
 	// Congestion avoidance
 	c.maybeQlogStateChange(qlog.CongestionStateCongestionAvoidance)
+	if c.randomLossTolerant && !c.queueBuilding() {
+		// No queue stands, so the path is not full: probe for more by a
+		// quarter of the window per round trip.
+		c.congestionWindow = min(c.maxCongestionWindow(), c.congestionWindow+ackedBytes/4)
+		return
+	}
 	if c.reno {
 		// Classic Reno congestion avoidance.
 		c.numAckedPackets++
@@ -404,8 +410,7 @@ func (c *cubicSender) countRound(lost bool) {
 	} else {
 		c.roundAcked++
 	}
-	n := c.roundAcked + c.roundLost
-	if n >= max(minRoundPackets, int(c.congestionWindow/c.maxDatagramSize)) {
+	if n := c.roundAcked + c.roundLost; n >= c.roundPackets() {
 		c.prevRoundLossFraction = float64(c.roundLost) / float64(n)
 		c.roundAcked, c.roundLost = 0, 0
 	}
@@ -440,14 +445,20 @@ func (c *cubicSender) deliveryFloor() protocol.ByteCount {
 	return protocol.ByteCount(uint64(rate/BytesPerSecond) * uint64(c.rttStats.MinRTT()) / uint64(time.Second))
 }
 
+// roundPackets is the length of a round: a congestion window of
+// packets, at least minRoundPackets.
+func (c *cubicSender) roundPackets() int {
+	return max(minRoundPackets, int(c.congestionWindow/c.maxDatagramSize))
+}
+
 // congested reports whether a loss now is a sign of congestion rather
 // than random loss: while a queue stands on the path (queueBuilding), or
-// while more than maxRandomLoss of the packets are lost, in the current
-// round (once it has minRoundPackets) or the one before. The second
-// catches a bottleneck whose queue is too short to show in the RTT.
+// while more than maxRandomLoss of the packets are lost, in the round
+// before or in the current one once it is half done. The second catches a
+// bottleneck whose queue is too short to show in the RTT.
 func (c *cubicSender) congested() bool {
 	fraction := c.prevRoundLossFraction
-	if n := c.roundAcked + c.roundLost; n >= minRoundPackets {
+	if n := c.roundAcked + c.roundLost; 2*n >= c.roundPackets() {
 		fraction = max(fraction, float64(c.roundLost)/float64(n))
 	}
 	return fraction > maxRandomLoss || c.queueBuilding()

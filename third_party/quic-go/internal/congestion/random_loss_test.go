@@ -119,3 +119,54 @@ func TestDeliveryFloor(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeWithoutQueue checks that with randomLossTolerant the window
+// grows in congestion avoidance by a quarter of the bytes acknowledged
+// while no queue stands, and by NewReno's packet per window while one
+// does; without the option, by NewReno's packet per window either way.
+func TestProbeWithoutQueue(t *testing.T) {
+	const minRTT = 80 * time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		tolerant bool
+		rtt      time.Duration // of every sample after the first
+		growth   protocol.ByteCount
+	}{
+		{"no queue", true, minRTT + time.Millisecond, 100 * 1200 / 4},
+		{"a queue", true, minRTT + 20*time.Millisecond, 0},
+		{"no queue, option off", false, minRTT + time.Millisecond, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rtt := utils.NewRTTStats()
+			var stats utils.ConnectionStats
+			c := NewCubicSender(DefaultClock{}, rtt, &stats, 1200, true, tc.tolerant, nil)
+			c.slowStartThreshold = c.congestionWindow // congestion avoidance
+			now := monotime.Now()
+			cwnd := c.GetCongestionWindow()
+			for pn := protocol.PacketNumber(1); pn <= 300; pn++ {
+				c.OnPacketSent(now, 0, pn, 1200, true)
+			}
+			rtt.UpdateRTT(minRTT, 0)
+			c.OnPacketAcked(1, 1200, cwnd, now)
+			// Acknowledgements over three round trips, then 100 more over
+			// two, the sender using its whole window.
+			var before protocol.ByteCount
+			for pn := protocol.PacketNumber(2); pn <= 251; pn++ {
+				if pn == 152 {
+					before = c.GetCongestionWindow()
+				}
+				rtt.UpdateRTT(tc.rtt, 0)
+				c.OnPacketAcked(pn, 1200, c.GetCongestionWindow(), now.Add(time.Duration(pn)*minRTT/50))
+			}
+			got := c.GetCongestionWindow() - before
+			switch {
+			case tc.growth > 0 && got != tc.growth:
+				t.Errorf("window grew by %d, want %d", got, tc.growth)
+			case tc.growth == 0 && (got == 0 || got > 3*1200):
+				// NewReno: a packet per window of acknowledgements,
+				// here 100 of a window of about 40 packets.
+				t.Errorf("window grew by %d, want one to three packets", got)
+			}
+		})
+	}
+}
