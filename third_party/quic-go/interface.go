@@ -192,7 +192,8 @@ type Config struct {
 	// more than 3% of the packets of a round are lost; other losses, such
 	// as the random loss of a lossy link, are retransmitted without
 	// shrinking the congestion window. A cut stops at the bandwidth-delay
-	// product the acknowledgements measured. ECN congestion marks always
+	// product the acknowledgements measured, and while no queue stands the
+	// window grows by a quarter per round trip. ECN congestion marks always
 	// count. (A patch of punch's copy of quic-go; see PATCHES.md.)
 	RandomLossTolerant bool
 	// Allow0RTT allows the application to decide if a 0-RTT connection attempt should be accepted.
