@@ -49,7 +49,7 @@ type side struct {
 }
 
 // start runs punch with args on host, with stdin from a file (or none).
-func start(t *testing.T, lab *natlab.Lab, host string, stdin []byte, args ...string) *side {
+func start(t testing.TB, lab *natlab.Lab, host string, stdin []byte, args ...string) *side {
 	t.Helper()
 	s := &side{done: make(chan error, 1)}
 	s.cmd = exec.Command(punchBin, append([]string{"lab", "exec", lab.Config.Name, host, "--", punchBin}, args...)...)
@@ -67,7 +67,7 @@ func start(t *testing.T, lab *natlab.Lab, host string, stdin []byte, args ...str
 
 // wait waits for the process and returns its error, or fails the test
 // after d.
-func (s *side) wait(t *testing.T, d time.Duration) error {
+func (s *side) wait(t testing.TB, d time.Duration) error {
 	t.Helper()
 	select {
 	case err := <-s.done:
@@ -145,51 +145,15 @@ func forwarding(t *testing.T, lab *natlab.Lab, a, b string, extra ...string) {
 // connections of about size bytes each through the forward at once.
 func forwardingWith(t *testing.T, sub string, conns, size int, lab *natlab.Lab, a, b string, extra ...string) {
 	t.Helper()
-	hostA, _ := lab.Node(a)
-	hostB, _ := lab.Node(b)
-	var echo net.Listener
-	if err := hostB.Do(func() (err error) { echo, err = net.Listen("tcp", "127.0.0.1:7007"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	key := "forward-" + labtest.Name()
-	args := append([]string{sub, "-T", serverFor(extra)}, extra...)
-	sb := start(t, lab, b, nil, append(args, "-c", "127.0.0.1:7007", key)...)
-	sa := start(t, lab, a, nil, append(args, "-l", "7070", key)...)
-	defer func() {
-		// Interrupt both sides; they must exit cleanly.
-		for _, s := range []*side{sa, sb} {
-			s.cmd.Process.Signal(os.Interrupt)
-			s.wait(t, 10*time.Second)
-		}
-		if t.Failed() {
-			t.Logf("%s: %s\n%s: %s", a, sa.stderr.String(), b, sb.stderr.String())
-		}
-	}()
-	// Wait for the forward to listen.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(sa.stderr.String(), "forwarding connections") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no forward after 20 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	dial, stop := startForward(t, sub, lab, a, b, extra...)
+	defer stop()
 	var wg sync.WaitGroup
 	for i := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var c net.Conn
-			if err := hostA.Do(func() (err error) { c, err = net.Dial("tcp", "127.0.0.1:7070"); return err }); err != nil {
+			c, err := dial()
+			if err != nil {
 				t.Error(err)
 				return
 			}
@@ -204,6 +168,60 @@ func forwardingWith(t *testing.T, sub string, conns, size int, lab *natlab.Lab, 
 		}()
 	}
 	wg.Wait()
+}
+
+// startForward runs `punch SUB -c 127.0.0.1:7007` on b, in front of an
+// echo service there, and `punch SUB -l 7070` on a, waits until the
+// forward listens, and returns a dialer of connections through it from a,
+// and stop, which interrupts both sides (they must exit cleanly) and
+// stops the echo service; cleanup calls stop too.
+func startForward(tb testing.TB, sub string, lab *natlab.Lab, a, b string, extra ...string) (dial func() (net.Conn, error), stop func()) {
+	tb.Helper()
+	hostA, _ := lab.Node(a)
+	hostB, _ := lab.Node(b)
+	var echo net.Listener
+	if err := hostB.Do(func() (err error) { echo, err = net.Listen("tcp", "127.0.0.1:7007"); return err }); err != nil {
+		tb.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	key := "forward-" + labtest.Name()
+	args := append([]string{sub, "-T", serverFor(extra)}, extra...)
+	sb := start(tb, lab, b, nil, append(args, "-c", "127.0.0.1:7007", key)...)
+	sa := start(tb, lab, a, nil, append(args, "-l", "7070", key)...)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			for _, s := range []*side{sa, sb} {
+				s.cmd.Process.Signal(os.Interrupt)
+				s.wait(tb, 10*time.Second)
+			}
+			echo.Close()
+			if tb.Failed() {
+				tb.Logf("%s: %s\n%s: %s", a, sa.stderr.String(), b, sb.stderr.String())
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(sa.stderr.String(), "forwarding connections") {
+		if time.Now().After(deadline) {
+			tb.Fatalf("no forward after 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dial = func() (c net.Conn, err error) {
+		err = hostA.Do(func() (err error) { c, err = net.Dial("tcp", "127.0.0.1:7070"); return err })
+		return c, err
+	}
+	return dial, stop
 }
 
 var tcpTypes = []natlab.NATType{natlab.FullCone, natlab.Restricted, natlab.PortRestricted, natlab.Firewall}
