@@ -12,7 +12,8 @@ import (
 
 // TestPackageDocs checks that every package of the module documents
 // itself with a package comment that starts "Package NAME" (or "Command
-// NAME" for a main package).
+// NAME" for a main package). Modules nested in the tree (third_party's
+// copies) are not the module's.
 func TestPackageDocs(t *testing.T) {
 	root := filepath.Join("..")
 	dirs := map[string]bool{}
@@ -20,8 +21,10 @@ func TestPackageDocs(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && path != root {
-			return filepath.SkipDir
+		if d.IsDir() && path != root {
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || err == nil {
+				return filepath.SkipDir
+			}
 		}
 		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
 			dirs[filepath.Dir(path)] = true
