@@ -101,7 +101,9 @@ func exchangeWith(t *testing.T, sub string, size int, lab *natlab.Lab, a, b stri
 	args := append([]string{sub, "-T", serverFor(extra)}, extra...)
 	sa := start(t, lab, a, fileA, append(args, key)...)
 	sb := start(t, lab, b, fileB, append(args, key)...)
-	ea, eb := sa.wait(t, 30*time.Second), sb.wait(t, 30*time.Second)
+	// 30 s, and a second more for every 4 MiB: 94 s for 256 MiB.
+	limit := 30*time.Second + time.Duration(size>>22)*time.Second
+	ea, eb := sa.wait(t, limit), sb.wait(t, limit)
 	if ea != nil || eb != nil {
 		t.Fatalf("punch %s failed: %v / %v\n%s: %s\n%s: %s", sub, ea, eb, a, sa.stderr.String(), b, sb.stderr.String())
 	}

@@ -11,8 +11,9 @@ import (
 
 // TestUDPMatrix punches UDP and runs the QUIC tunnel between hosts behind
 // every pairing of fullcone, restricted, portrestricted and firewall, over
-// IPv4 and IPv6, with 20 ms links: a file exchange both ways and 20
-// simultaneous forwarded connections.
+// IPv4 and IPv6, with 20 ms links: a file exchange both ways (256 MiB one
+// way, 179 MiB the other, at once) and 20 simultaneous forwarded
+// connections.
 func TestUDPMatrix(t *testing.T) {
 	for i, x := range tcpTypes {
 		for _, y := range tcpTypes[i:] {
@@ -20,7 +21,7 @@ func TestUDPMatrix(t *testing.T) {
 				lab := tcpLab(t, "--nat-a", string(x), "--nat-b", string(y), "--delay", "20ms")
 				for _, family := range []string{"-4", "-6"} {
 					t.Run(family, func(t *testing.T) {
-						exchangeWith(t, "udp", 1<<20, lab, "a", "b", family)
+						exchangeWith(t, "udp", 256<<20, lab, "a", "b", family)
 						forwardingWith(t, "udp", 20, 100<<10, lab, "a", "b", family)
 					})
 				}
@@ -71,12 +72,6 @@ func TestUDPSeedMode(t *testing.T) {
 	if !strings.Contains(sa.stderr.String(), "203.0.113.18:5555") {
 		t.Errorf("not punched on the default UDP port 5555:\n%s", sa.stderr.String())
 	}
-}
-
-// TestUDPLarge moves 256 MiB through the tunnel and checks its sha256.
-func TestUDPLarge(t *testing.T) {
-	lab := tcpLab(t)
-	exchangeWith(t, "udp", 256<<20, lab, "a", "b", "-4")
 }
 
 // TestUDPImpaired exchanges files and forwards 20 simultaneous connections
