@@ -9,15 +9,16 @@ import (
 
 	"github.com/punchkit/punch/rendezvous"
 	"github.com/punchkit/punch/secure"
+	"github.com/punchkit/punch/tunnel"
 	"github.com/punchkit/punch/udppunch"
 )
 
 const (
 	// mendTick is how often a mender looks at the tunnel's counters.
 	mendTick = 250 * time.Millisecond
-	// minSilence is the least time the peer must stay silent, while this
-	// side sends, before the path counts as broken; eight round trips if
-	// that is longer. QUIC acknowledges within a round trip and 25 ms.
+	// minSilence is the least time this side must send without hearing
+	// from the peer before the path counts as broken; eight round trips
+	// if that is longer. QUIC acknowledges within a round trip and 25 ms.
 	minSilence = 2 * time.Second
 	// mendRetry is the pause between failed attempts to mend.
 	mendRetry = time.Second
@@ -56,8 +57,8 @@ func (m *mender) run() {
 	ctx := m.t.Context()
 	tick := time.NewTicker(mendTick)
 	defer tick.Stop()
-	s := m.t.Stats()
-	recv, sent, heard := s.PacketsReceived, s.PacketsSent, time.Now()
+	var w silenceWatch
+	w.reset(m.t.Stats())
 	for {
 		select {
 		case <-ctx.Done():
@@ -65,19 +66,45 @@ func (m *mender) run() {
 		case <-tick.C:
 		}
 		s := m.t.Stats()
-		if s.PacketsReceived != recv {
-			recv, sent, heard = s.PacketsReceived, s.PacketsSent, time.Now()
+		silent, broken := w.observe(time.Now(), s)
+		if !broken {
 			continue
 		}
-		silent := time.Since(heard)
-		if s.PacketsSent == sent || silent < max(minSilence, 8*s.RTT) {
-			continue // idle, or not silent for long
-		}
-		m.o.status("nothing from the peer for %v: meeting it again at %s to punch a new path...", silent.Round(100*time.Millisecond), m.server)
-		m.mend(ctx, recv)
-		s = m.t.Stats()
-		recv, sent, heard = s.PacketsReceived, s.PacketsSent, time.Now()
+		m.o.status("nothing from the peer for %v of sending: meeting it again at %s to punch a new path...", silent.Round(100*time.Millisecond), m.server)
+		m.mend(ctx, s.PacketsReceived)
+		w.reset(m.t.Stats())
 	}
+}
+
+// A silenceWatch tells from a tunnel's counters, read every mendTick,
+// whether its path broke: whether this side has been sending without
+// hearing anything back for minSilence (or eight round trips). The wait
+// counts from the first send after the last packet heard, not from that
+// packet, so that an idle tunnel's keepalive, sent after 15 s of silence
+// both ways, has its round trip to be answered.
+type silenceWatch struct {
+	recv, sent   uint64    // the counters when a packet was last heard
+	sendingSince time.Time // when a send after that was first seen; zero if none yet
+}
+
+func (w *silenceWatch) reset(s tunnel.Stats) {
+	*w = silenceWatch{recv: s.PacketsReceived, sent: s.PacketsSent}
+}
+
+// observe takes the counters at now and reports how long this side has
+// been sending unanswered, and whether that means the path broke.
+func (w *silenceWatch) observe(now time.Time, s tunnel.Stats) (time.Duration, bool) {
+	switch {
+	case s.PacketsReceived != w.recv:
+		w.reset(s)
+		return 0, false
+	case s.PacketsSent == w.sent:
+		return 0, false // idle both ways
+	case w.sendingSince.IsZero():
+		w.sendingSince = now
+	}
+	silent := now.Sub(w.sendingSince)
+	return silent, silent >= max(minSilence, 8*s.RTT)
 }
 
 // mend meets the peer again and punches a new path, trying until it
