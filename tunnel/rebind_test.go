@@ -19,13 +19,7 @@ func TestNATRebinding(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			leakcheck.Check(t)
-			pcA, pcB := listenUDP(t, f.network, f.addr), listenUDP(t, f.network, f.addr)
-			p := newProxy(t, f.network, f.addr, addrOf(pcB))
-			ra, rb := dialAccept(t, pcA, pcB, addrOf(p.front), testKey, testKey, testConfig(), testConfig())
-			if ra.err != nil || rb.err != nil {
-				t.Fatal(ra.err, rb.err)
-			}
-			a, b := ra.c, rb.c
+			a, b, p := proxiedPair(t, f.network, f.addr)
 			if got, want := b.RemoteAddr(), p.backAddr(); got != want {
 				t.Fatalf("responder sees %v, want %v", got, want)
 			}
@@ -51,17 +45,11 @@ func TestMove(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			leakcheck.Check(t)
-			pcA, pcB := listenUDP(t, f.network, f.addr), listenUDP(t, f.network, f.addr)
-			old := newProxy(t, f.network, f.addr, addrOf(pcB))
-			ra, rb := dialAccept(t, pcA, pcB, addrOf(old.front), testKey, testKey, testConfig(), testConfig())
-			if ra.err != nil || rb.err != nil {
-				t.Fatal(ra.err, rb.err)
-			}
-			a, b := ra.c, rb.c
-			if err := b.Move(addrOf(pcA)); err != nil || b.RemoteAddr() != old.backAddr() {
+			a, b, old := proxiedPair(t, f.network, f.addr)
+			if err := b.Move(a.LocalAddr()); err != nil || b.RemoteAddr() != old.backAddr() {
 				t.Fatalf("Move on the responder: %v, and it sees %v; want nothing done", err, b.RemoteAddr())
 			}
-			moved := newProxy(t, f.network, f.addr, addrOf(pcB))
+			moved := newProxy(t, f.network, f.addr, old.target)
 			transferDuring(t, a, b, func() {
 				old.drop.Store(true)
 				// Once what was in flight has landed, nothing gets
@@ -86,6 +74,19 @@ func TestMove(t *testing.T) {
 			b.Close()
 		})
 	}
+}
+
+// proxiedPair opens a tunnel whose initiator a reaches the responder b
+// through a proxy p, a NAT-like middle box.
+func proxiedPair(t *testing.T, network, addr string) (a, b *Conn, p *proxy) {
+	t.Helper()
+	pcA, pcB := listenUDP(t, network, addr), listenUDP(t, network, addr)
+	p = newProxy(t, network, addr, addrOf(pcB))
+	ra, rb := dialAccept(t, pcA, pcB, addrOf(p.front), testKey, testKey, testConfig(), testConfig())
+	if ra.err != nil || rb.err != nil {
+		t.Fatal(ra.err, rb.err)
+	}
+	return ra.c, rb.c, p
 }
 
 // transferDuring moves 16 MiB each way between a and b on one stream and
