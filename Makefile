@@ -28,14 +28,14 @@ deps:
 		fi; \
 	fi
 
-# test runs every test, and the test of the patch in punch's copy of
+# test runs every test, and the tests of the patches in punch's copy of
 # quic-go (third_party/quic-go/PATCHES.md), a module of its own. As root the
 # NAT lab tests are required to run (PUNCH_LAB_REQUIRED), so they fail
 # rather than skip if a lab cannot be built.
 test: deps
 	@if [ "$$(id -u)" = 0 ]; then export PUNCH_LAB_REQUIRED=1; fi; \
 	$(GO) test -count=1 -timeout $(TIMEOUT) ./... && \
-	cd third_party/quic-go && $(GO) test -count=1 ./internal/congestion
+	cd third_party/quic-go && $(GO) test -count=1 ./internal/congestion .
 
 vet:
 	gofmt -l . | tee /dev/stderr | (! read)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/punchkit/punch/internal/netaddr"
+	"github.com/punchkit/punch/internal/udpbatch"
 )
 
 // pathConn is the packet connection under a relayed QUIC tunnel that can
@@ -63,6 +64,8 @@ func newPathConn(relay net.PacketConn, peer netip.AddrPort) *pathConn {
 // now on; until then ReadFrom reads the relay itself, and from now on
 // two readers feed it.
 func (c *pathConn) setDirect(pc *net.UDPConn, peer netip.AddrPort) {
+	// The relay's reader from now on reads one datagram at a time.
+	udpbatch.StopGRO(c.relay)
 	c.direct.Store(&directPath{pc: pc, to: net.UDPAddrFromAddrPort(peer)})
 	go c.read(pc, peer)
 	c.relay.SetReadDeadline(aLongTimeAgo) // wakes a read of the relay

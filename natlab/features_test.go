@@ -2,6 +2,7 @@ package natlab_test
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"net"
 	"net/netip"
@@ -9,8 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/punchkit/punch/natlab"
+	"github.com/punchkit/punch/natlab/core"
 	"github.com/punchkit/punch/natlab/labtest"
 	"golang.org/x/sys/unix"
 )
@@ -211,5 +214,83 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 	if _, err := natlab.Open(lab.Config.Name); err == nil {
 		t.Error("Open found a closed lab")
+	}
+}
+
+// TestCoalescing checks that a burst of datagrams of one flow reaches a
+// host's socket that asks for it (UDP_GRO) merged, as from a network card
+// with GRO: the core writes what leaves a link together to the site's TUN
+// device in one batch, coalesced. The server sends 50 datagrams of 1200
+// bytes at once (one GSO send) over a 1 Gbit/s link, and host a, behind
+// its NAT, reads some of them together in one message that carries their
+// segment size. punch's QUIC tunnel reads so (third_party/quic-go).
+func TestCoalescing(t *testing.T) {
+	lab := labtest.New(t, natlab.Config{Sites: []natlab.Site{{Name: "natA", NAT: natlab.PortRestricted,
+		Link: natlab.LinkParams{Down: core.Params{Rate: 1e9}}}}})
+	host, server := labtest.Node(t, lab, "a"), labtest.Node(t, lab, "server")
+	srv := listenUDP(t, server, netip.AddrPortFrom(server.Addr(true), 0))
+	c := listenUDP(t, host, netip.AddrPortFrom(host.Addr(true), 0))
+	setsockopt(t, c, unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+	// Open the NAT's mapping and learn it.
+	if _, err := c.WriteToUDPAddrPort([]byte("hello"), srv.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<16)
+	srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, public, err := srv.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const segSize, segs = 1200, 50
+	burst := make([]byte, segSize*segs)
+	oob := make([]byte, unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], segSize)
+	if _, _, err := srv.WriteMsgUDPAddrPort(burst, oob, public); err != nil {
+		t.Fatal(err)
+	}
+
+	got, most := 0, 0
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for got < len(burst) {
+		ctl := make([]byte, 64)
+		n, oobn, _, _, err := c.ReadMsgUDPAddrPort(buf, ctl)
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v", got, len(burst), err)
+		}
+		got += n
+		msgs, err := unix.ParseSocketControlMessage(ctl[:oobn])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.Header.Level == unix.IPPROTO_UDP && m.Header.Type == unix.UDP_GRO {
+				if seg := int(binary.NativeEndian.Uint32(m.Data)); seg != segSize {
+					t.Fatalf("segment size %d, want %d", seg, segSize)
+				}
+			}
+		}
+		most = max(most, n/segSize)
+	}
+	if most < 2 {
+		t.Fatalf("every datagram of the burst arrived on its own: the lab does not coalesce")
+	}
+	t.Logf("up to %d datagrams in one message", most)
+}
+
+// setsockopt sets an integer socket option on c.
+func setsockopt(tb testing.TB, c *net.UDPConn, level, opt, value int) {
+	tb.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var serr error
+	raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, value) })
+	if serr != nil {
+		tb.Fatal(serr)
 	}
 }

@@ -66,5 +66,7 @@
 // and [Config.ConnectionWindow] (128 MiB) for all, enough for a gigabit
 // across a continent; the socket buffers are raised to 8 MiB. On Linux
 // with a *net.UDPConn quic-go batches reads (recvmmsg) and sends with
-// GSO, which cuts the cost per packet several times.
+// GSO, which cuts the cost per packet several times, and punch's copy of
+// quic-go also receives with UDP GRO (bursts of datagrams in one message;
+// third_party/quic-go/PATCHES.md).
 package tunnel

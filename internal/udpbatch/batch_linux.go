@@ -74,3 +74,17 @@ func appendSegment(b []byte, seg int) []byte {
 	binary.NativeEndian.PutUint16(b[n+unix.CmsgLen(0):], uint16(seg))
 	return b
 }
+
+// StopGRO turns UDP GRO off on pc, if it is a UDP socket, for a reader that
+// reads it one datagram at a time after quic-go (whose copy in
+// third_party turns GRO on) has read it in batches. Datagrams the kernel
+// already coalesced stay so.
+func StopGRO(pc net.PacketConn) {
+	u, ok := pc.(*net.UDPConn)
+	if !ok {
+		return
+	}
+	if rc, err := u.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 0) })
+	}
+}

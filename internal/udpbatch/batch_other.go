@@ -17,3 +17,6 @@ const oobSize = 0
 func segmentOf([]byte) int { return 0 }
 
 func appendSegment(b []byte, seg int) []byte { return b }
+
+// StopGRO does nothing: UDP GRO is Linux's.
+func StopGRO(net.PacketConn) {}

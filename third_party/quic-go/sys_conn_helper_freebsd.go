@@ -30,4 +30,10 @@ func parseIPv4PktInfo(body []byte) (ip netip.Addr, _ uint32, ok bool) {
 
 func isGSOEnabled(syscall.RawConn) bool { return false }
 
+const groBufferSize = 0
+
+func enableGRO(syscall.RawConn) bool { return false }
+
+func groSegmentSize(unix.Cmsghdr, []byte) (int, bool) { return 0, false }
+
 func isECNEnabled() bool { return !isECNDisabledUsingEnv() }

@@ -80,6 +80,38 @@ func isGSOEnabled(conn syscall.RawConn) bool {
 	return serr == nil
 }
 
+// groBufferSize is the size of a read buffer with UDP GRO: the most the
+// kernel puts together (punch's patch).
+const groBufferSize = 1 << 16
+
+// enableGRO turns on UDP GRO (generic receive offload) on the socket, so
+// that the kernel hands several datagrams of one flow to one recvmmsg
+// message instead of one each, unless QUIC_GO_DISABLE_GRO is set. It
+// reports whether it did (punch's patch).
+func enableGRO(conn syscall.RawConn) bool {
+	if kernelVersionMajor < 5 {
+		return false
+	}
+	if disabled, err := strconv.ParseBool(os.Getenv("QUIC_GO_DISABLE_GRO")); err == nil && disabled {
+		return false
+	}
+	var serr error
+	if err := conn.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+	}); err != nil {
+		return false
+	}
+	return serr == nil
+}
+
+// groSegmentSize returns the segment size from a UDP GRO control message.
+func groSegmentSize(hdr unix.Cmsghdr, body []byte) (int, bool) {
+	if hdr.Level != unix.IPPROTO_UDP || hdr.Type != unix.UDP_GRO || len(body) < 4 {
+		return 0, false
+	}
+	return int(binary.NativeEndian.Uint32(body)), true
+}
+
 func appendUDPSegmentSizeMsg(b []byte, size uint16) []byte {
 	startLen := len(b)
 	const dataLen = 2 // payload is a uint16

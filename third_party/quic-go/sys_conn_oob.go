@@ -51,7 +51,23 @@ type oobConn struct {
 	messages []ipv4.Message
 	buffers  [batchSize]*packetBuffer
 
+	// With UDP GRO (punch's patch), the kernel hands over several
+	// datagrams of one flow at once, segSize bytes each (the last may be
+	// shorter): messages read into groBuffers, and ReadPacket copies one
+	// segment at a time out of gro.rest into a packet buffer.
+	groBuffers [][]byte
+	gro        groMessage
+
 	cap connCapabilities
+}
+
+// groMessage is what remains of a message read with UDP GRO.
+type groMessage struct {
+	rest    []byte
+	segSize int
+	addr    net.Addr
+	ecn     protocol.ECN
+	info    packetInfo
 }
 
 var _ rawConn = &oobConn{}
@@ -135,12 +151,22 @@ func newConn(c OOBCapablePacketConn, supportsDF bool) (*oobConn, error) {
 	for i := range batchSize {
 		oobConn.messages[i].OOB = make([]byte, oobBufferSize)
 	}
+	if enableGRO(rawConn) {
+		oobConn.groBuffers = make([][]byte, batchSize)
+		for i := range batchSize {
+			oobConn.groBuffers[i] = make([]byte, groBufferSize)
+			oobConn.messages[i].Buffers[0] = oobConn.groBuffers[i]
+		}
+	}
 	return oobConn, nil
 }
 
 var invalidCmsgOnceV4, invalidCmsgOnceV6 sync.Once
 
 func (c *oobConn) ReadPacket() (receivedPacket, error) {
+	if c.groBuffers != nil {
+		return c.readGRO()
+	}
 	if len(c.messages) == int(c.readPos) { // all messages read. Read the next batch of messages.
 		c.messages = c.messages[:batchSize]
 		// replace buffers data buffers up to the packet that has been consumed during the last ReadBatch call
@@ -163,30 +189,79 @@ func (c *oobConn) ReadPacket() (receivedPacket, error) {
 	buffer := c.buffers[c.readPos]
 	c.readPos++
 
-	data := msg.OOB[:msg.NN]
 	p := receivedPacket{
 		remoteAddr: msg.Addr,
 		rcvTime:    monotime.Now(),
 		data:       msg.Buffers[0][:msg.N],
 		buffer:     buffer,
 	}
+	var err error
+	p.ecn, p.info, _, err = parseOOB(msg.OOB[:msg.NN])
+	return p, err
+}
+
+// readGRO is ReadPacket with UDP GRO: it returns the next segment of the
+// last message read, or reads a new batch. Each segment is copied into a
+// packet buffer of its own, so that the packets' buffers are released
+// independently, as quic-go's reference counting requires.
+func (c *oobConn) readGRO() (receivedPacket, error) {
+	if len(c.gro.rest) == 0 {
+		if len(c.messages) == int(c.readPos) {
+			c.messages = c.messages[:batchSize]
+			c.readPos = 0
+			n, err := c.batchConn.ReadBatch(c.messages, 0)
+			if n == 0 || err != nil {
+				return receivedPacket{}, err
+			}
+			c.messages = c.messages[:n]
+		}
+		msg := &c.messages[c.readPos]
+		c.readPos++
+		ecn, info, segSize, err := parseOOB(msg.OOB[:msg.NN])
+		if err != nil {
+			return receivedPacket{}, err
+		}
+		if segSize == 0 { // a single datagram
+			segSize = msg.N
+		}
+		c.gro = groMessage{rest: msg.Buffers[0][:msg.N], segSize: segSize, addr: msg.Addr, ecn: ecn, info: info}
+	}
+	seg := c.gro.rest[:min(c.gro.segSize, len(c.gro.rest))]
+	c.gro.rest = c.gro.rest[len(seg):]
+	buffer := getPacketBuffer()
+	// A datagram larger than a packet buffer is cut, as without GRO.
+	buffer.Data = append(buffer.Data, seg[:min(len(seg), protocol.MaxPacketBufferSize)]...)
+	return receivedPacket{
+		remoteAddr: c.gro.addr,
+		rcvTime:    monotime.Now(),
+		data:       buffer.Data,
+		buffer:     buffer,
+		ecn:        c.gro.ecn,
+		info:       c.gro.info,
+	}, nil
+}
+
+// parseOOB parses the control messages of a received message: its ECN
+// bits, its packet info, and the segment size of a message that UDP GRO
+// put together from several datagrams (0 when it did not).
+func parseOOB(data []byte) (ecn protocol.ECN, info packetInfo, segSize int, _ error) {
 	for len(data) > 0 {
 		hdr, body, remainder, err := unix.ParseOneSocketControlMessage(data)
 		if err != nil {
-			return receivedPacket{}, err
+			return ecn, info, 0, err
 		}
 		if hdr.Level == unix.IPPROTO_IP {
 			switch hdr.Type {
 			case msgTypeIPTOS:
 				if len(body) != 1 {
-					return receivedPacket{}, errors.New("invalid IPTOS size")
+					return ecn, info, 0, errors.New("invalid IPTOS size")
 				}
-				p.ecn = protocol.ParseECNHeaderBits(body[0] & ecnMask)
+				ecn = protocol.ParseECNHeaderBits(body[0] & ecnMask)
 			case ipv4PKTINFO:
 				ip, ifIndex, ok := parseIPv4PktInfo(body)
 				if ok {
-					p.info.addr = ip
-					p.info.ifIndex = ifIndex
+					info.addr = ip
+					info.ifIndex = ifIndex
 				} else {
 					invalidCmsgOnceV4.Do(func() {
 						log.Printf("Received invalid IPv4 packet info control message: %+x. "+
@@ -199,18 +274,18 @@ func (c *oobConn) ReadPacket() (receivedPacket, error) {
 			switch hdr.Type {
 			case unix.IPV6_TCLASS:
 				if len(body) != 4 {
-					return receivedPacket{}, errors.New("invalid IPV6_TCLASS size")
+					return ecn, info, 0, errors.New("invalid IPV6_TCLASS size")
 				}
 				bits := uint8(binary.NativeEndian.Uint32(body)) & ecnMask
-				p.ecn = protocol.ParseECNHeaderBits(bits)
+				ecn = protocol.ParseECNHeaderBits(bits)
 			case unix.IPV6_PKTINFO:
 				// struct in6_pktinfo {
 				// 	struct in6_addr ipi6_addr;    /* src/dst IPv6 address */
 				// 	unsigned int    ipi6_ifindex; /* send/recv interface index */
 				// };
 				if len(body) == 20 {
-					p.info.addr = netip.AddrFrom16(*(*[16]byte)(body[:16])).Unmap()
-					p.info.ifIndex = binary.NativeEndian.Uint32(body[16:])
+					info.addr = netip.AddrFrom16(*(*[16]byte)(body[:16])).Unmap()
+					info.ifIndex = binary.NativeEndian.Uint32(body[16:])
 				} else {
 					invalidCmsgOnceV6.Do(func() {
 						log.Printf("Received invalid IPv6 packet info control message: %+x. "+
@@ -219,9 +294,12 @@ func (c *oobConn) ReadPacket() (receivedPacket, error) {
 				}
 			}
 		}
+		if n, ok := groSegmentSize(hdr, body); ok {
+			segSize = n
+		}
 		data = remainder
 	}
-	return p, nil
+	return ecn, info, segSize, nil
 }
 
 // WritePacket writes a new packet.
