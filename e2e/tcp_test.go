@@ -283,6 +283,28 @@ func TestTCPFastOpen(t *testing.T) {
 	}
 }
 
+// TestTCPRelayedHandshake checks that through punch server the first
+// flights of the secure handshake go through the rendezvous server
+// (secure.Relayed): both sides log a relayed handshake, and the files
+// cross intact.
+func TestTCPRelayedHandshake(t *testing.T) {
+	lab := tcpLab(t, "--delay", "20ms")
+	key := "relayed-" + labtest.Name()
+	fileA, fileB := randomBytes(1<<20), randomBytes(300<<10)
+	args := []string{"-v", "tcp", "-4", "-T", "198.51.100.2", key}
+	sa := start(t, lab, "a", fileA, args...)
+	sb := start(t, lab, "b", fileB, args...)
+	if ea, eb := sa.wait(t, 30*time.Second), sb.wait(t, 30*time.Second); ea != nil || eb != nil {
+		t.Fatalf("punch tcp failed: %v / %v\na: %s\nb: %s", ea, eb, sa.stderr.String(), sb.stderr.String())
+	}
+	checkFiles(t, fileA, fileB, sb.stdout.Bytes(), sa.stdout.Bytes())
+	for name, s := range map[string]*side{"a": sa, "b": sb} {
+		if log := s.stderr.String(); !strings.Contains(log, "secure handshake done") || !strings.Contains(log, "relayed=true") {
+			t.Errorf("%s did not log a relayed handshake:\n%s", name, log)
+		}
+	}
+}
+
 // fastOpenPassive returns how many SYNs with data node's kernel accepted.
 func fastOpenPassive(t *testing.T, node *natlab.Node) int {
 	t.Helper()

@@ -2,7 +2,9 @@ package rendezvous
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -11,8 +13,7 @@ import (
 
 // marshalMatch is the answer line to a paired version 1 client.
 func marshalMatch(m *Match) []byte {
-	var buf bytes.Buffer
-	err := encodeLine(&buf, wireMatch{
+	w := wireMatch{
 		Peer:      m.Peer,
 		PeerLocal: nonNil(m.PeerLocal),
 		PeerUDP:   nonNil(m.PeerUDP),
@@ -21,7 +22,12 @@ func marshalMatch(m *Match) []byte {
 		Leader:    m.Leader,
 		Relay:     m.Relay,
 		V:         ProtocolVersion,
-	})
+	}
+	if len(m.PeerHandshake) > 0 {
+		w.PeerHS = base64.StdEncoding.EncodeToString(m.PeerHandshake)
+	}
+	var buf bytes.Buffer
+	err := encodeLine(&buf, w)
 	if err != nil {
 		// Cannot happen: every field marshals, and PeerInfo was checked.
 		return marshalError(CodeBadRequest, "internal error: "+err.Error())
@@ -69,6 +75,16 @@ func parseAnswer(line []byte) (*Match, error) {
 	}
 	if len(w.PeerInfo) > 0 && !bytes.Equal(w.PeerInfo, []byte("null")) {
 		m.PeerInfo = w.PeerInfo
+	}
+	if w.PeerHS != "" {
+		hs, err := base64.StdEncoding.DecodeString(w.PeerHS)
+		if err == nil && len(hs) == 0 {
+			err = errors.New("empty")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: peer_hs: %v", ErrProtocol, err)
+		}
+		m.PeerHandshake = hs
 	}
 	if len(m.PeerLocal) == 0 {
 		m.PeerLocal = nil

@@ -25,7 +25,9 @@ type Config struct {
 	// HandshakeTimeout is how long a client may take to send its key or
 	// request, from the moment its connection is accepted; a slower or
 	// silent client is disconnected. It also bounds the writing of an
-	// answer. Default: 10s.
+	// answer, and, when the server relays the first flights, the leader's
+	// reply: it must arrive within HandshakeTimeout of the pairing.
+	// Default: 10s.
 	HandshakeTimeout time.Duration
 
 	// MaxWaitingPerIP caps the sessions that wait at once from one
@@ -42,8 +44,10 @@ type Config struct {
 	// are closed as soon as they are accepted. Default: 200,000.
 	MaxConns int
 
-	// Matcher keeps the waiting sessions and pairs them. Default: a new
-	// MemoryMatcher, private to the Server.
+	// Matcher keeps the waiting sessions and pairs them. The server
+	// relays the peers' handshake flights only when it is a
+	// *MemoryMatcher (see Matcher). Default: a new MemoryMatcher, private
+	// to the Server.
 	Matcher Matcher
 
 	// Grant, if set, is asked for relay access for each paired version 1

@@ -25,6 +25,15 @@
 //     leads), or an error with a code: key-in-use, timeout, bad-request,
 //     too-many, kind-mismatch. A legacy key that starts with "PUNCH/1\n"
 //     is read as version 1.
+//   - Relaying the first flights, in version 1: a request may carry the
+//     first flight of the client's secure handshake ("hs", at most 2 KiB,
+//     opaque to the server). When both clients of a pair send one and the
+//     server pairs in its own memory (a MemoryMatcher), each answer carries
+//     the peer's, and the connections stay open for one more line: the
+//     leader's reply, which the server passes on to the follower before it
+//     closes both. The handshake then spends no round trip of its own on
+//     the punched path. Exchange returns such an answer at once; SendReply
+//     and ReadReply carry the reply.
 //
 // Legacy keys and version 1 tokens live in separate namespaces and never
 // pair; a version 1 session pairs only with one of the same kind.
@@ -43,6 +52,9 @@
 //     third client gets key-in-use and learns nothing about the pair.
 //   - A waiting client that disconnects (or sends anything) frees its key
 //     and its slot at once.
+//   - When the server relays, the leader's reply must arrive within
+//     Config.HandshakeTimeout of the pairing; the follower's connection is
+//     closed without it otherwise.
 //
 // # Design
 //
@@ -54,9 +66,11 @@
 // peer's arrival sets the deadline to the past. Nothing polls, and the
 // handshake buffer is pooled and returned before the wait. Pairing state lives
 // behind the Matcher interface: MemoryMatcher keeps it in the process (the
-// default), and a shared store can implement it for several server nodes.
+// default), and a shared store can implement it for several server nodes
+// (which then relay no flights: the two sessions of a pair may live on
+// different nodes).
 //
-// The client functions, Legacy and Exchange, take a connection the caller
-// dialled, because the caller must reach the server from the very socket
+// The client functions, Legacy, Exchange, SendReply and ReadReply, take a
+// connection the caller dialled, because the caller must reach the server from the very socket
 // (address and port) it will punch from.
 package rendezvous

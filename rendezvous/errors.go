@@ -36,6 +36,11 @@ var (
 	// shuts down.
 	ErrNoAnswer = errors.New("rendezvous: the server closed the connection without pairing: start the other side with the same key and try again, or try a new key")
 
+	// ErrNoReply means the server closed the connection without passing
+	// on the leader's reply to the first flights (ReadReply): the leader
+	// sent none in time, sent a malformed one or left.
+	ErrNoReply = errors.New("rendezvous: the server did not pass on the peer's handshake reply (the peer left, or sent none in time): try again")
+
 	// ErrProtocol means the server's answer is malformed.
 	ErrProtocol = errors.New("rendezvous: malformed answer: is this a punch rendezvous (T-STUN) server?")
 

@@ -48,9 +48,10 @@ func FuzzRequest(f *testing.F) {
 	})
 }
 
-// FuzzAnswer feeds the client's answer parsers arbitrary lines. An
-// accepted answer must survive the server's encoding unchanged. The seed
-// corpus is in testdata/fuzz/FuzzAnswer.
+// FuzzAnswer feeds the client's answer parsers, and the reply parser the
+// server and the client share, arbitrary lines. An accepted answer or
+// reply must survive its encoding unchanged. The seed corpus is in
+// testdata/fuzz/FuzzAnswer.
 func FuzzAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		if m, err := parseAnswer(line); err == nil {
@@ -59,8 +60,15 @@ func FuzzAnswer(f *testing.F) {
 			if err != nil {
 				t.Fatalf("re-encoded answer %q refused: %v", out, err)
 			}
-			if !matchEqual(m, back) {
+			if !matchEqual(m, back) || (m.PeerHandshake == nil) != (back.PeerHandshake == nil) {
 				t.Fatalf("round trip changed the answer:\n%+v\n%+v", m, back)
+			}
+		}
+		if reply, err := parseReply(line); err == nil {
+			out := marshalReply(reply)
+			back, err := parseReply(bytes.TrimSuffix(out, []byte("\n")))
+			if err != nil || !bytes.Equal(back, reply) {
+				t.Fatalf("reply %q: round trip gave %x, %v", line, back, err)
 			}
 		}
 		if peer, err := parseLegacyAnswer(line); err == nil {

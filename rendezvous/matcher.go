@@ -28,6 +28,13 @@ import (
 //     token in hex); offers of different kinds never pair.
 //
 // A Matcher must be safe for concurrent use.
+//
+// The server relays the peers' handshake flights (Request.Handshake and
+// the leader's reply) only when its Matcher is a *MemoryMatcher, so that
+// both sessions of a pair live in its process. With a Matcher of any
+// other type, a shared store spanning nodes for one, it never relays: no
+// answer carries the peer's handshake, and every connection closes after
+// its answer.
 type Matcher interface {
 	// Join offers t under t.Key.
 	//
@@ -78,8 +85,15 @@ type Offer struct {
 	// Kind is the kind of session asked for; "" for legacy clients.
 	Kind Kind `json:"kind,omitempty"`
 
-	// Local, UDP and Info are the version 1 request's fields, as sent.
-	Local []netip.AddrPort `json:"local,omitempty"`
-	UDP   []netip.AddrPort `json:"udp,omitempty"`
-	Info  json.RawMessage  `json:"info,omitempty"`
+	// Local, UDP, Info and Handshake are the version 1 request's fields,
+	// as sent.
+	Local     []netip.AddrPort `json:"local,omitempty"`
+	UDP       []netip.AddrPort `json:"udp,omitempty"`
+	Info      json.RawMessage  `json:"info,omitempty"`
+	Handshake []byte           `json:"hs,omitempty"`
+
+	// post is where the peer's session leaves the leader's reply for this
+	// one, when the server relays (a pointer, which only a MemoryMatcher
+	// passes on as it is); nil when it does not.
+	post *postbox
 }

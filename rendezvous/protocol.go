@@ -6,8 +6,9 @@ import (
 )
 
 // The wire protocol, on one TCP port (DefaultPort). A client speaks first;
-// the server answers once and closes the connection. Nothing is ever sent
-// after the answer in either direction.
+// the server answers once and closes the connection. Nothing is sent after
+// the answer in either direction, except when the server relays the
+// peers' handshake flights (below).
 //
 // Legacy T-STUN (the punchhole tstun protocol):
 //
@@ -27,13 +28,32 @@ import (
 //	                  the "\n" (MaxRequestSize):
 //	                  {"token": "<64 hex digits>", "kind": "tcp"|"udp",
 //	                   "local": ["ip:port", ...], "udp": ["ip:port", ...],
-//	                   "info": {...}}
-//	server -> client  one JSON object and "\n", then the server closes:
+//	                   "info": {...}, "hs": "<base64>"}
+//	server -> client  one JSON object and "\n", then the server closes
+//	                  (unless it relays, below):
 //	                  {"peer": "ip:port", "peer_local": [...],
 //	                   "peer_udp": [...], "peer_info": {...},
-//	                   "self": "ip:port", "leader": true|false, "v": 1}
+//	                   "peer_hs": "<base64>", "self": "ip:port",
+//	                   "leader": true|false, "v": 1}
 //	              or  {"error": "text", "code": "key-in-use"|"timeout"|
 //	                   "bad-request"|"too-many"|"kind-mismatch"}
+//
+// Relaying the first flights: "hs" is the first flight of the client's
+// secure handshake, 1 to MaxHandshakeSize bytes in standard base64 with
+// padding, opaque to the server. When both clients of a pair sent one and
+// the server pairs in its own memory (its Matcher is a *MemoryMatcher),
+// each answer carries the peer's as "peer_hs", and the connections stay
+// open for one more line:
+//
+//	leader -> server    {"hs": "<base64>"} and "\n", at most 4096 bytes
+//	                    with the "\n", within Config.HandshakeTimeout of
+//	                    the pairing: the leader's reply
+//	server -> follower  {"hs": "<base64>"} and "\n", the same bytes
+//	                    re-encoded; then the server closes both
+//
+// When the leader closes, sends a malformed line (answered with a
+// bad-request error) or nothing in time, the server closes the follower's
+// connection without a line. Without "peer_hs" everything is as above.
 //
 // A legacy key that starts with the 8 bytes of Hello is read as a version
 // 1 hello: such keys cannot be used with this server (one random key in
@@ -59,9 +79,14 @@ const (
 	// MaxCandidates is the most addresses "local" and "udp" may each list.
 	MaxCandidates = 16
 
+	// MaxHandshakeSize is the largest handshake flight ("hs", and the
+	// leader's reply) in bytes, decoded.
+	MaxHandshakeSize = 2048
+
 	// MaxAnswerSize is the largest answer line a client accepts, in bytes.
-	// An answer holds at most two candidate lists, an info object and
-	// three addresses, far less than this.
+	// An answer holds at most two candidate lists, an info object, a
+	// handshake flight, a relay grant and three addresses, far less than
+	// this.
 	MaxAnswerSize = 16384
 
 	// ProtocolVersion is the "v" of version 1 answers.
@@ -140,6 +165,13 @@ type Request struct {
 	// Info is a JSON object of at most MaxInfoSize bytes passed to the
 	// peer as it is, a NAT report for example. Default: none.
 	Info json.RawMessage
+
+	// Handshake is the first flight of the client's secure handshake, at
+	// most MaxHandshakeSize bytes, which the server passes to the peer
+	// (Match.PeerHandshake) as opaque bytes when it relays: when both
+	// sides send one and the server pairs in its own memory. Default:
+	// none (nil or empty).
+	Handshake []byte
 }
 
 // Match is the server's answer to a paired version 1 client.
@@ -159,6 +191,12 @@ type Match struct {
 	// Relay, if the server runs a relay and grants its use to this kind
 	// of session, says how to reach and use it; nil otherwise.
 	Relay *Grant
+	// PeerHandshake is the peer's Request.Handshake when the server
+	// relays the first flights, nil otherwise. When it is set, the
+	// connection stays open after the answer for one more message: the
+	// leader sends its reply with SendReply (or closes the connection to
+	// send none), the follower reads it with ReadReply.
+	PeerHandshake []byte
 }
 
 // wireRequest is the JSON form of a Request.
@@ -168,6 +206,7 @@ type wireRequest struct {
 	Local []netip.AddrPort `json:"local,omitempty"`
 	UDP   []netip.AddrPort `json:"udp,omitempty"`
 	Info  json.RawMessage  `json:"info,omitempty"`
+	HS    *string          `json:"hs,omitempty"` // nil when absent
 }
 
 // wireMatch is the JSON form of a Match.
@@ -176,6 +215,7 @@ type wireMatch struct {
 	PeerLocal []netip.AddrPort `json:"peer_local"`
 	PeerUDP   []netip.AddrPort `json:"peer_udp"`
 	PeerInfo  json.RawMessage  `json:"peer_info,omitempty"`
+	PeerHS    string           `json:"peer_hs,omitempty"`
 	Self      netip.AddrPort   `json:"self"`
 	Leader    bool             `json:"leader"`
 	Relay     *Grant           `json:"relay,omitempty"`
@@ -195,10 +235,17 @@ type wireAnswer struct {
 	PeerLocal []netip.AddrPort `json:"peer_local"`
 	PeerUDP   []netip.AddrPort `json:"peer_udp"`
 	PeerInfo  json.RawMessage  `json:"peer_info"`
+	PeerHS    string           `json:"peer_hs"`
 	Self      *netip.AddrPort  `json:"self"`
 	Leader    *bool            `json:"leader"`
 	Relay     *Grant           `json:"relay"`
 	V         int              `json:"v"`
 	Error     string           `json:"error"`
 	Code      string           `json:"code"`
+}
+
+// wireReply is the JSON form of the leader's reply, from the leader to the
+// server and from the server to the follower.
+type wireReply struct {
+	HS string `json:"hs"`
 }

@@ -2,6 +2,7 @@ package rendezvous
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,14 @@ func TestReadHello(t *testing.T) {
 		{name: "v1-bad-kind", in: Hello + `{"token":"` + tok + `","kind":"TCP"}` + "\n", wantV1: true, wantErr: "unknown kind"},
 		{name: "v1-info-string", in: Hello + `{"token":"` + tok + `","info":"x"}` + "\n", wantV1: true, wantErr: "not a JSON object"},
 		{name: "v1-empty-addr", in: Hello + `{"token":"` + tok + `","udp":[""]}` + "\n", wantV1: true, wantErr: "bad candidate"},
+		{name: "v1-hs", in: Hello + `{"token":"` + tok + `","hs":"AAEC/w=="}` + "\n", wantV1: true, wantReq: Request{Token: tokBytes, Kind: KindTCP, Handshake: []byte{0, 1, 2, 255}}},
+		{name: "v1-hs-null", in: Hello + `{"token":"` + tok + `","hs":null}` + "\n", wantV1: true, wantReq: Request{Token: tokBytes, Kind: KindTCP}},
+		{name: "v1-hs-max", in: Hello + `{"token":"` + tok + `","hs":"` + b64(MaxHandshakeSize) + `"}` + "\n", wantV1: true, wantReq: Request{Token: tokBytes, Kind: KindTCP, Handshake: make([]byte, MaxHandshakeSize)}},
+		{name: "v1-hs-too-big", in: Hello + `{"token":"` + tok + `","hs":"` + b64(MaxHandshakeSize+1) + `"}` + "\n", wantV1: true, wantErr: "hs: larger than 2048"},
+		{name: "v1-hs-empty", in: Hello + `{"token":"` + tok + `","hs":""}` + "\n", wantV1: true, wantErr: "hs: missing or empty"},
+		{name: "v1-hs-unpadded", in: Hello + `{"token":"` + tok + `","hs":"AAEC/w"}` + "\n", wantV1: true, wantErr: "hs: not base64"},
+		{name: "v1-hs-url", in: Hello + `{"token":"` + tok + `","hs":"AAEC_w=="}` + "\n", wantV1: true, wantErr: "hs: not base64"},
+		{name: "v1-hs-number", in: Hello + `{"token":"` + tok + `","hs":12}` + "\n", wantV1: true, wantErr: "bad JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +107,7 @@ func iotestReader(s string, oneByte bool) interface{ Read([]byte) (int, error) }
 func requestEqual(a, b Request) bool {
 	return a.Token == b.Token && a.Kind == b.Kind &&
 		fmt.Sprint(a.Local) == fmt.Sprint(b.Local) && fmt.Sprint(a.UDP) == fmt.Sprint(b.UDP) &&
-		bytes.Equal(a.Info, b.Info)
+		bytes.Equal(a.Info, b.Info) && bytes.Equal(a.Handshake, b.Handshake)
 }
 
 // TestMarshalRequest checks the client's checks and its encoding.
@@ -122,6 +131,10 @@ func TestMarshalRequest(t *testing.T) {
 		{"info-not-object", Request{Info: json.RawMessage(`[]`)}, "", "not a JSON object"},
 		{"info-invalid", Request{Info: json.RawMessage(`{"x":`)}, "", "not a JSON object"},
 		{"info-too-big", Request{Info: json.RawMessage(`{"x":"` + strings.Repeat("y", MaxInfoSize) + `"}`)}, "", "info larger"},
+		{"hs", Request{Handshake: []byte("\x00\x01\x02\xff")}, `{"token":"` + strings.Repeat("00", KeySize) + `","kind":"tcp","hs":"AAEC/w=="}`, ""},
+		{"hs-empty", Request{Handshake: []byte{}}, `{"token":"` + strings.Repeat("00", KeySize) + `","kind":"tcp"}`, ""},
+		{"hs-too-big", Request{Handshake: make([]byte, MaxHandshakeSize+1)}, "", "hs larger"},
+		{"line-too-long", Request{Handshake: make([]byte, MaxHandshakeSize), Info: json.RawMessage(`{"x":"` + strings.Repeat("y", MaxInfoSize-8) + `"}`), UDP: many[:MaxCandidates]}, "", "request larger"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,12 +162,20 @@ func TestAnswers(t *testing.T) {
 		Leader:    true,
 	}
 	const want = `{"peer":"198.51.100.2:4000","peer_local":["10.0.0.2:4000"],"peer_udp":[],"peer_info":{"nat":"symmetric"},"self":"[2001:db8::1]:5000","leader":true,"v":1}` + "\n"
-	if got := string(marshalMatch(m)); got != want {
-		t.Errorf("marshalMatch:\n got %s\nwant %s", got, want)
-	}
-	back, err := parseAnswer([]byte(strings.TrimSuffix(want, "\n")))
-	if err != nil || !matchEqual(back, m) {
-		t.Errorf("parseAnswer: %+v, %v", back, err)
+	withHS := *m
+	withHS.PeerHandshake = []byte("\x00\x01\x02\xff")
+	const wantHS = `{"peer":"198.51.100.2:4000","peer_local":["10.0.0.2:4000"],"peer_udp":[],"peer_info":{"nat":"symmetric"},"peer_hs":"AAEC/w==","self":"[2001:db8::1]:5000","leader":true,"v":1}` + "\n"
+	for _, c := range []struct {
+		m    *Match
+		want string
+	}{{m, want}, {&withHS, wantHS}} {
+		if got := string(marshalMatch(c.m)); got != c.want {
+			t.Errorf("marshalMatch:\n got %s\nwant %s", got, c.want)
+		}
+		back, err := parseAnswer([]byte(strings.TrimSuffix(c.want, "\n")))
+		if err != nil || !matchEqual(back, c.m) || (back.PeerHandshake == nil) != (c.m.PeerHandshake == nil) {
+			t.Errorf("parseAnswer: %+v, %v", back, err)
+		}
 	}
 
 	tests := []struct {
@@ -172,7 +193,10 @@ func TestAnswers(t *testing.T) {
 		{`{"leader":true,"v":1}`, ErrProtocol},                  // no peer
 		{`{"peer":"1.2.3.4","leader":true,"v":1}`, ErrProtocol}, // no port
 		{`HTTP/1.1 400 Bad Request`, ErrProtocol},
+		{`{"peer":"1.2.3.4:5","leader":true,"v":1,"peer_hs":"!"}`, ErrProtocol},
+		{`{"peer":"1.2.3.4:5","leader":true,"v":1,"peer_hs":"\n"}`, ErrProtocol}, // empty
 		{`{"peer":"1.2.3.4:5","leader":true,"v":1}`, nil},
+		{`{"peer":"1.2.3.4:5","leader":true,"v":1,"peer_hs":""}`, nil}, // absent
 	}
 	for _, tt := range tests {
 		if _, err := parseAnswer([]byte(tt.line)); !errors.Is(err, tt.want) || tt.want == nil && err != nil {
@@ -214,4 +238,43 @@ func TestLegacyAnswer(t *testing.T) {
 	if got, err := parseLegacyAnswer([]byte("::ffff:1.2.3.4 5\r")); err != nil || got != netip.MustParseAddrPort("1.2.3.4:5") {
 		t.Errorf("mapped address with CR: %v, %v", got, err)
 	}
+}
+
+// TestReply checks the reply line both ways.
+func TestReply(t *testing.T) {
+	if got := string(marshalReply([]byte("\x00\x01\x02\xff"))); got != `{"hs":"AAEC/w=="}`+"\n" {
+		t.Errorf("marshalReply: %q", got)
+	}
+	tests := []struct {
+		line    string
+		want    string // the reply
+		wantErr string // in the error
+	}{
+		{`{"hs":"AAEC/w=="}`, "\x00\x01\x02\xff", ""},
+		{` { "hs" : "eA==" , "future": 1 } `, "x", ""},
+		{`{"hs":"` + b64(MaxHandshakeSize) + `"}`, strings.Repeat("\x00", MaxHandshakeSize), ""},
+		{`{"hs":"` + b64(MaxHandshakeSize+1) + `"}`, "", "larger than"},
+		{`{}`, "", "missing or empty"},
+		{`{"hs":""}`, "", "missing or empty"},
+		{`{"hs":"eA"}`, "", "not base64"},
+		{`{"hs":1}`, "", "bad JSON"},
+		{`"eA=="`, "", "bad JSON"},
+	}
+	for _, tt := range tests {
+		got, err := parseReply([]byte(tt.line))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseReply(%.40s): %v, want an error with %q", tt.line, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || string(got) != tt.want {
+			t.Errorf("parseReply(%.40s) = %x, %v; want %x", tt.line, got, err, tt.want)
+		}
+	}
+}
+
+// b64 is n zero bytes in base64.
+func b64(n int) string {
+	return base64.StdEncoding.EncodeToString(make([]byte, n))
 }

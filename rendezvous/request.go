@@ -2,6 +2,7 @@ package rendezvous
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,9 @@ func (r *Request) check() string {
 			return "info is not a JSON object"
 		}
 	}
+	if len(r.Handshake) > MaxHandshakeSize {
+		return fmt.Sprintf("hs larger than %d bytes", MaxHandshakeSize)
+	}
 	return ""
 }
 
@@ -45,15 +49,20 @@ func marshalRequest(r Request) ([]byte, string) {
 	if msg := r.check(); msg != "" {
 		return nil, msg
 	}
-	var buf bytes.Buffer
-	buf.WriteString(Hello)
-	err := encodeLine(&buf, wireRequest{
+	w := wireRequest{
 		Token: hex.EncodeToString(r.Token[:]),
 		Kind:  r.Kind,
 		Local: r.Local,
 		UDP:   r.UDP,
 		Info:  r.Info,
-	})
+	}
+	if len(r.Handshake) > 0 {
+		hs := base64.StdEncoding.EncodeToString(r.Handshake)
+		w.HS = &hs
+	}
+	var buf bytes.Buffer
+	buf.WriteString(Hello)
+	err := encodeLine(&buf, w)
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -91,6 +100,13 @@ func parseRequest(line []byte) (Request, error) {
 	}
 	if len(w.Info) > 0 && !bytes.Equal(w.Info, []byte("null")) {
 		r.Info = w.Info
+	}
+	if w.HS != nil {
+		hs, err := decodeHandshake(*w.HS)
+		if err != nil {
+			return Request{}, fmt.Errorf("hs: %v", err)
+		}
+		r.Handshake = hs
 	}
 	if msg := r.check(); msg != "" {
 		return Request{}, fmt.Errorf("%s", msg)

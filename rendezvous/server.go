@@ -20,6 +20,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	matcher Matcher
+	relays  bool            // matcher is a *MemoryMatcher: relay the flights
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
 	bufs    sync.Pool // *helloBuf
@@ -35,6 +36,7 @@ type Server struct {
 	timeouts  atomic.Uint64
 	refused   atomic.Uint64
 	malformed atomic.Uint64
+	relayed   atomic.Uint64
 }
 
 // Stats are the server's counters, for tests and metrics.
@@ -52,8 +54,12 @@ type Stats struct {
 	// kind-mismatch (each side of a mismatch counts).
 	Refused uint64
 	// Malformed counts connections dropped in the handshake: bad
-	// requests, slow or silent clients, connections over MaxConns.
+	// requests, slow or silent clients, connections over MaxConns; and
+	// leaders' malformed replies.
 	Malformed uint64
+	// Relayed counts leaders' replies passed on to the follower's
+	// session (docs/rendezvous.md, "Relaying the first flights").
+	Relayed uint64
 }
 
 // New returns a Server configured by cfg, which may be nil. It opens
@@ -62,6 +68,7 @@ func New(cfg *Config) *Server {
 	s := &Server{cfg: cfg.withDefaults(), perIP: make(map[netip.Addr]int32)}
 	s.log = s.cfg.Logger
 	s.matcher = s.cfg.Matcher
+	_, s.relays = s.matcher.(*MemoryMatcher)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.bufs.New = func() any { return new(helloBuf) }
 	return s
@@ -76,6 +83,7 @@ func (s *Server) Stats() Stats {
 		Timeouts:  s.timeouts.Load(),
 		Refused:   s.refused.Load(),
 		Malformed: s.malformed.Load(),
+		Relayed:   s.relayed.Load(),
 	}
 }
 

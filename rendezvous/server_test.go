@@ -152,7 +152,7 @@ func matchEqual(a, b *Match) bool {
 	return a.Peer == b.Peer && a.Self == b.Self && a.Leader == b.Leader &&
 		fmt.Sprint(a.PeerLocal) == fmt.Sprint(b.PeerLocal) &&
 		fmt.Sprint(a.PeerUDP) == fmt.Sprint(b.PeerUDP) &&
-		bytes.Equal(a.PeerInfo, b.PeerInfo)
+		bytes.Equal(a.PeerInfo, b.PeerInfo) && bytes.Equal(a.PeerHandshake, b.PeerHandshake)
 }
 
 // TestKeyInUse checks that a third client with a key that just paired is
@@ -309,6 +309,9 @@ func TestGarbage(t *testing.T) {
 		{"too-many-udp", line(`{"token": "` + tok + `", "udp": [` + strings.Repeat(`"1.2.3.4:5",`, MaxCandidates) + `"1.2.3.4:5"]}`), true},
 		{"info-array", line(`{"token": "` + tok + `", "info": [1]}`), true},
 		{"info-too-big", line(`{"token": "` + tok + `", "info": {"x": "` + strings.Repeat("a", MaxInfoSize) + `"}}`), true},
+		{"hs-not-base64", line(`{"token": "` + tok + `", "hs": "not base64"}`), true},
+		{"hs-empty", line(`{"token": "` + tok + `", "hs": ""}`), true},
+		{"hs-too-big", line(`{"token": "` + tok + `", "hs": "` + strings.Repeat("AAAA", MaxHandshakeSize/3+1) + `"}`), true},
 		{"oversized-line", Hello + `{"token": "` + strings.Repeat(" ", MaxRequestSize) + `"}` + "\n", true},
 		{"trailing-data", line(`{"token": "`+tok+`"}`) + "more", true},
 		{"legacy-too-long", strings.Repeat("x", KeySize+5), false},
@@ -445,6 +448,11 @@ func TestClientCancel(t *testing.T) {
 	}{
 		{"exchange", func(ctx context.Context, c net.Conn) error {
 			_, err := Exchange(ctx, c, Request{Token: newToken()})
+			return err
+		}},
+		{"exchange-hs", func(ctx context.Context, c net.Conn) error {
+			// Reads the answer through readLineExact.
+			_, err := Exchange(ctx, c, Request{Token: newToken(), Handshake: []byte("x")})
 			return err
 		}},
 		{"legacy", func(ctx context.Context, c net.Conn) error {

@@ -24,7 +24,8 @@ const (
 // aLongTimeAgo is a deadline in the past, to wake a blocked Read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// session is one client from its handshake to its answer.
+// session is one client from its handshake to its answer, and to the
+// relayed reply when there is one.
 type session struct {
 	Ticket
 	s        *Server
@@ -39,11 +40,16 @@ type session struct {
 	// Set by notify before done is closed.
 	peer Offer
 	err  error
+	// notifying is held by notify, so that a relaying leader can wait
+	// for it to end before it sets a read deadline of its own.
+	notifying sync.Mutex
 }
 
 // notify is the session's Ticket.Notify: it records the outcome and wakes
 // the session's goroutine from its Read.
 func (ss *session) notify(peer Offer, err error) {
+	ss.notifying.Lock()
+	defer ss.notifying.Unlock()
 	ss.peer, ss.err = peer, err
 	close(ss.done)
 	ss.c.SetReadDeadline(aLongTimeAgo)
@@ -69,9 +75,10 @@ func (ss *session) finish() {
 }
 
 // start reads the client's key or request and joins the matcher. It
-// answers the client when it can at once (paired, refused, malformed) and
-// returns false; when the client must wait, it hands the session to a new
-// goroutine, which finishes it, and returns true. The waiting goroutine
+// answers the client when it can at once (paired, refused, malformed),
+// passes on the leader's reply when the server relays, and returns false;
+// when the client must wait, it hands the session to a new goroutine,
+// which finishes it, and returns true. The waiting goroutine
 // starts with a small stack and keeps it: the handshake's JSON decoding
 // grows the stack of this one.
 func (ss *session) start(ctx context.Context) bool {
@@ -106,6 +113,9 @@ func (ss *session) start(ctx context.Context) bool {
 	if h.v1 {
 		ss.Key = v1Namespace + hex.EncodeToString(h.req.Token[:])
 		ss.Offer.Kind, ss.Offer.Local, ss.Offer.UDP, ss.Offer.Info = h.req.Kind, h.req.Local, h.req.UDP, h.req.Info
+		if ss.Offer.Handshake = h.req.Handshake; ss.Offer.Handshake != nil && s.relays {
+			ss.Offer.post = newPostbox(s.cfg.HandshakeTimeout)
+		}
 	} else {
 		ss.Key = legacyNamespace + hex.EncodeToString(h.key[:])
 	}
@@ -119,7 +129,9 @@ func (ss *session) start(ctx context.Context) bool {
 		return false
 	case paired:
 		s.pairings.Add(1)
-		ss.answer(ctx, peer, false)
+		if ss.answer(ctx, peer, false) {
+			ss.forwardReply(ctx)
+		}
 		return false
 	}
 
@@ -163,7 +175,9 @@ func (ss *session) wait(ctx context.Context) {
 	case outcome == waitPaired && ss.err != nil:
 		ss.refuse(ctx, ss.err)
 	case outcome == waitPaired:
-		ss.answer(ctx, ss.peer, true)
+		if ss.answer(ctx, ss.peer, true) {
+			ss.takeReply(ctx, ss.peer.post)
+		}
 	case outcome == waitTimeout:
 		s.timeouts.Add(1)
 		ss.fail(ctx, CodeTimeout, fmt.Sprintf("no peer arrived within %v", s.cfg.WaitTimeout))
@@ -230,12 +244,13 @@ func isDone(c <-chan struct{}) bool {
 	}
 }
 
-// answer tells the client its peer.
-func (ss *session) answer(ctx context.Context, peer Offer, leader bool) {
+// answer tells the client its peer. It reports whether the server relays
+// the flights of the pair, so that the connection stays open.
+func (ss *session) answer(ctx context.Context, peer Offer, leader bool) bool {
 	if !ss.v1 {
 		ss.s.write(ss.c, legacyAnswer(peer.Addr))
 		ss.debug(ctx, "paired", "peer", peer.Addr, "leader", leader)
-		return
+		return false
 	}
 	m := &Match{
 		Peer:      peer.Addr,
@@ -248,8 +263,13 @@ func (ss *session) answer(ctx context.Context, peer Offer, leader bool) {
 	if g := ss.s.cfg.Grant; g != nil {
 		m.Relay = g(ss.Offer.Kind, strings.TrimPrefix(ss.Key, v1Namespace))
 	}
+	relays := ss.relays(peer, leader)
+	if relays {
+		m.PeerHandshake = peer.Handshake
+	}
 	ss.s.write(ss.c, marshalMatch(m))
-	ss.debug(ctx, "paired", "peer", peer.Addr, "leader", leader)
+	ss.debug(ctx, "paired", "peer", peer.Addr, "leader", leader, "relays", relays)
+	return relays
 }
 
 // refuse answers a Matcher's error.

@@ -37,7 +37,13 @@
 //     session's exporter ([Exporter]); the responder checks it.
 //
 // Only then does Handshake return a [Conn]: the initiator may send data at
-// once, the responder has read nothing of it yet. A QUIC tunnel uses
+// once, the responder has read nothing of it yet.
+//
+// [Relayed] runs the same messages with steps 1 and 2 carried by another
+// channel (the rendezvous server) while the connection is being punched,
+// so that the initiator's Finished, CONFIRM and first data leave as soon
+// as the connection is up. Its initiator offers X25519 alone, to keep its
+// first flight small. A QUIC tunnel uses
 // [TLSConfig] for the QUIC handshake, then [Confirm] on the first stream
 // with the QUIC connection's exporter: HELLOs, the PAKE and both MACs over
 // the exporter, inside the channel. The wire format is documented in

@@ -119,10 +119,11 @@ func initiate(conn net.Conn, pw []byte, cfg *tls.Config) (*tls.Conn, error) {
 	}
 	helloFrame, pake1 := appendFrame(nil, hello(roleInitiator)), pake1Frame(p)
 	hc := &helloConn{Conn: conn, p: p}
-	if _, buffered := conn.(*net.TCPConn); buffered {
+	if buffered(conn) {
 		// Over TCP, whose send buffer takes it all at once, HELLO, PAKE1
-		// and the ClientHello leave together; TLS's first read here
-		// takes the responder's HELLO and PAKE2 first.
+		// and the ClientHello leave together (in a relayed handshake, in
+		// one flight); TLS's first read here takes the responder's HELLO
+		// and PAKE2 first.
 		if _, err := conn.Write(append(helloFrame, pake1...)); err != nil {
 			return nil, fmt.Errorf("sending HELLO: %w", err)
 		}
@@ -177,6 +178,17 @@ func initiate(conn net.Conn, pw []byte, cfg *tls.Config) (*tls.Conn, error) {
 		return nil, fmt.Errorf("sending CONFIRM: %w", err)
 	}
 	return tc, nil
+}
+
+// buffered reports whether writes to conn return without the peer
+// reading: a TCP connection's send buffer, or a relayed handshake's
+// splice, which captures the first flight.
+func buffered(conn net.Conn) bool {
+	switch conn.(type) {
+	case *net.TCPConn, *splice:
+		return true
+	}
+	return false
 }
 
 // respond is the responder's side of steps.

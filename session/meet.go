@@ -14,14 +14,20 @@ import (
 
 // Meet runs the rendezvous exchange on conn (a TCP connection to the
 // server) with req.Token, or if that is zero the token of o.Key, and
-// closes conn. While it waits for the
+// closes conn, unless the answer carries the peer's handshake
+// (Match.PeerHandshake): then the server relays one more message on conn,
+// and the caller closes it. While it waits for the
 // peer it measures the hop count past this host's NATs (into o.TTL), which
 // a leader needs for its low-TTL first packet: it is the same toward the
 // server as toward the peer. The probe runs on the calling goroutine, so
 // that its socket is opened where the caller's are (a caller may run
 // inside a network namespace); the exchange only uses conn.
-func Meet(ctx context.Context, conn net.Conn, req rendezvous.Request, o *Options) (*rendezvous.Match, error) {
-	defer conn.Close()
+func Meet(ctx context.Context, conn net.Conn, req rendezvous.Request, o *Options) (m *rendezvous.Match, err error) {
+	defer func() {
+		if err != nil || m.PeerHandshake == nil {
+			conn.Close()
+		}
+	}()
 	if req.Token == ([32]byte{}) {
 		req.Token = secure.Token(o.Key)
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -83,12 +84,107 @@ func TCP(ctx context.Context, server string, o Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	req := rendezvous.Request{Kind: rendezvous.KindTCP, Local: LocalCandidates(local)}
+	var ini *secure.Relayed
+	if !o.Plain {
+		// The first flight of the secure handshake travels with the
+		// request, in case the server makes this side the initiator
+		// (secure.Relayed).
+		if ini, err = secure.Initiate(o.Key, o.relayedConfig()); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		if req.Handshake, err = ini.Flight(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
 	o.status("waiting for the peer at %s (from %v)...", server, local)
-	m, err := Meet(ctx, conn, rendezvous.Request{Kind: rendezvous.KindTCP, Local: LocalCandidates(local)}, &o)
+	m, err := Meet(ctx, conn, req, &o)
+	if err == nil && m.PeerHandshake != nil {
+		return punchRelayed(ctx, conn, local, m, ini, o)
+	}
+	if ini != nil {
+		ini.Abort(nil)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return PunchMatch(ctx, local, m, o)
+}
+
+// relayedConfig configures a relayed secure handshake, which starts
+// before the punch: its time covers the punch's too.
+func (o *Options) relayedConfig() *secure.Config {
+	return &secure.Config{Timeout: o.punchTimeout() + 10*time.Second, Logger: o.Logger}
+}
+
+// punchTimeout is Options.Timeout with its default.
+func (o *Options) punchTimeout() time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return 10 * time.Second
+}
+
+// punchRelayed punches the path a rendezvous meeting named while the first
+// flights of the secure handshake go through the server on rv, which the
+// answer left open: the leader answers the follower's flight (the follower
+// initiates, as in PunchMatch) and sends the answer back through the
+// server, the follower reads it. The follower's TLS Finished and its data
+// then leave together as soon as the punched connection is up. It closes
+// rv.
+func punchRelayed(ctx context.Context, rv net.Conn, local netip.AddrPort, m *rendezvous.Match, ini *secure.Relayed, o Options) (*Session, error) {
+	hs := ini
+	relayed := make(chan struct{})
+	if m.Leader {
+		ini.Abort(nil)
+		var err error
+		if hs, err = secure.Respond(o.Key, m.PeerHandshake, o.relayedConfig()); err != nil {
+			rv.Close()
+			return nil, err
+		}
+		go func() {
+			defer close(relayed)
+			flight, err := hs.Flight(ctx)
+			if err == nil {
+				err = rendezvous.SendReply(ctx, rv, flight)
+			}
+			if err != nil {
+				hs.Abort(fmt.Errorf("sending our answer through the rendezvous server: %w", err))
+			}
+		}()
+	} else {
+		go func() {
+			defer close(relayed)
+			answer, err := rendezvous.ReadReply(ctx, rv)
+			if err != nil {
+				hs.Abort(fmt.Errorf("the peer's answer through the rendezvous server: %w", err))
+				return
+			}
+			hs.Feed(answer)
+		}()
+	}
+	tc, s, err := punchPeers(ctx, local, matchPeers(m), matchRole(m), o)
+	if err != nil {
+		hs.Abort(err)
+		rv.Close()
+		<-relayed
+		return nil, err
+	}
+	s.Initiator = !m.Leader
+	hs.Attach(tc)
+	sc, err := hs.Wait(ctx)
+	if err != nil {
+		rv.Close()
+	}
+	<-relayed
+	rv.Close()
+	if err != nil {
+		return nil, err
+	}
+	s.Conn = sc
+	return s, nil
 }
 
 // DialServer connects to the rendezvous server from a reuse-port socket on
@@ -111,21 +207,30 @@ func DialServer(ctx context.Context, network, server string, bind netip.Addr) (n
 // in the role it gave, and secures the connection (see PunchTCP). Behind
 // the same NAT it tries the peer's LAN addresses first.
 func PunchMatch(ctx context.Context, local netip.AddrPort, m *rendezvous.Match, o Options) (*Session, error) {
-	peers := []netip.AddrPort{m.Peer}
-	if m.Peer.Addr() == m.Self.Addr() {
-		peers = append(append([]netip.AddrPort{}, m.PeerLocal...), m.Peer)
-	}
-	role := tcppunch.Follower
-	if m.Leader {
-		role = tcppunch.Leader
-	}
 	// The follower initiates the secure handshake: its connection is up
 	// half a round trip before the leader's (its SYN meets the leader's
 	// socket in SYN-SENT, and the leader is up only when the follower's
 	// ACK arrives), so the handshake starts that much sooner. Measured in
 	// the lab, the first byte from the follower arrives a round trip
 	// sooner and the leader's no later (BENCHMARKS.md).
-	return PunchTCP(ctx, local, peers, role, !m.Leader, o)
+	return PunchTCP(ctx, local, matchPeers(m), matchRole(m), !m.Leader, o)
+}
+
+// matchPeers lists the addresses to punch to after a meeting: behind the
+// same NAT, the peer's LAN addresses first.
+func matchPeers(m *rendezvous.Match) []netip.AddrPort {
+	if m.Peer.Addr() == m.Self.Addr() {
+		return append(append([]netip.AddrPort{}, m.PeerLocal...), m.Peer)
+	}
+	return []netip.AddrPort{m.Peer}
+}
+
+// matchRole is this side's punching role after a meeting.
+func matchRole(m *rendezvous.Match) tcppunch.Role {
+	if m.Leader {
+		return tcppunch.Leader
+	}
+	return tcppunch.Follower
 }
 
 // Manual punches from local to remote without any server: both sides are
@@ -149,14 +254,11 @@ func Manual(ctx context.Context, local, remote netip.AddrPort, o Options) (*Sess
 // and, unless o.Plain, secures the connection with o.Key; initiator says
 // which side leads the secure handshake (exactly one side must).
 func PunchTCP(ctx context.Context, local netip.AddrPort, peers []netip.AddrPort, role tcppunch.Role, initiator bool, o Options) (*Session, error) {
-	cfg := &tcppunch.Config{Role: role, TTL: o.TTL, Timeout: o.Timeout, Logger: o.Logger}
-	start := time.Now()
-	tc, err := tcppunch.Punch(ctx, local, peers, cfg)
+	tc, s, err := punchPeers(ctx, local, peers, role, o)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Conn: tc, Initiator: initiator, Punched: time.Since(start)}
-	s.Peer = tc.RemoteAddr().(*net.TCPAddr).AddrPort()
+	s.Initiator = initiator
 	if o.Plain {
 		return s, nil
 	}
@@ -166,6 +268,20 @@ func PunchTCP(ctx context.Context, local netip.AddrPort, peers []netip.AddrPort,
 	}
 	s.Conn = sc
 	return s, nil
+}
+
+// punchPeers punches from local to the peer's candidate addresses in role
+// and returns the connection, and a Session with it as Conn.
+func punchPeers(ctx context.Context, local netip.AddrPort, peers []netip.AddrPort, role tcppunch.Role, o Options) (*net.TCPConn, *Session, error) {
+	cfg := &tcppunch.Config{Role: role, TTL: o.TTL, Timeout: o.Timeout, Logger: o.Logger}
+	start := time.Now()
+	tc, err := tcppunch.Punch(ctx, local, peers, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Session{Conn: tc, Punched: time.Since(start)}
+	s.Peer = tc.RemoteAddr().(*net.TCPAddr).AddrPort()
+	return tc, s, nil
 }
 
 // LocalCandidates lists the addresses of this host's interfaces (of the
