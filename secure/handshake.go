@@ -97,11 +97,7 @@ func handshake(ctx context.Context, conn net.Conn, key string, c *Config) (*Conn
 // after it started; the responder, when CONFIRM arrives with the
 // initiator's TLS Finished, half a round trip later.
 func steps(conn net.Conn, key string, initiator bool) (*tls.Conn, error) {
-	pw, err := pakePassword(key)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := TLSConfig(initiator)
+	pw, cfg, err := prepare(key, initiator)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +105,18 @@ func steps(conn net.Conn, key string, initiator bool) (*tls.Conn, error) {
 		return initiate(conn, pw, cfg)
 	}
 	return respond(conn, pw, cfg)
+}
+
+// prepare derives the PAKE's password from key and makes the TLS
+// configuration of one side.
+func prepare(key string, initiator bool) (pw []byte, cfg *tls.Config, err error) {
+	if pw, err = pakePassword(key); err != nil {
+		return nil, nil, err
+	}
+	if cfg, err = TLSConfig(initiator); err != nil {
+		return nil, nil, err
+	}
+	return pw, cfg, nil
 }
 
 // initiate is the initiator's side of steps.

@@ -49,14 +49,7 @@ type Relayed struct {
 // Initiate starts the initiator's side of a relayed handshake with key.
 // cfg.Initiator is ignored; cfg.Timeout bounds the handshake from now on.
 func Initiate(key string, cfg *Config) (*Relayed, error) {
-	if err := ValidateKey(key); err != nil {
-		return nil, err
-	}
-	pw, err := pakePassword(key)
-	if err != nil {
-		return nil, err
-	}
-	tc, err := TLSConfig(true)
+	pw, tc, err := prepareRelayed(key, true)
 	if err != nil {
 		return nil, err
 	}
@@ -68,18 +61,19 @@ func Initiate(key string, cfg *Config) (*Relayed, error) {
 // the initiator's first flight. cfg.Initiator is ignored; cfg.Timeout
 // bounds the handshake from now on.
 func Respond(key string, flight []byte, cfg *Config) (*Relayed, error) {
-	if err := ValidateKey(key); err != nil {
-		return nil, err
-	}
-	pw, err := pakePassword(key)
-	if err != nil {
-		return nil, err
-	}
-	tc, err := TLSConfig(false)
+	pw, tc, err := prepareRelayed(key, false)
 	if err != nil {
 		return nil, err
 	}
 	return start(cfg, false, flight, func(sp *splice) (*tls.Conn, error) { return respond(sp, pw, tc) }), nil
+}
+
+// prepareRelayed checks key and prepares one side's handshake.
+func prepareRelayed(key string, initiator bool) ([]byte, *tls.Config, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, nil, err
+	}
+	return prepare(key, initiator)
 }
 
 // start runs steps on a new splice that reads pre first.
