@@ -48,6 +48,8 @@ func counterToken(n *atomic.Uint64) [KeySize]byte {
 // CPU time (user and system, in this process) per pairing, which bounds
 // what one core can do. Both processes share the machine's cores, so
 // pairings/s is what this machine does with clients and server on it.
+// BenchmarkPairingsBaseline is the same load on a server that does nothing
+// but TCP.
 func BenchmarkPairings(b *testing.B) {
 	for _, proto := range []string{"legacy", "v1"} {
 		b.Run(proto, func(b *testing.B) {
@@ -64,6 +66,48 @@ func BenchmarkPairings(b *testing.B) {
 			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "server-µs/pairing")
 		})
 	}
+}
+
+// BenchmarkPairingsBaseline is BenchmarkPairings' legacy load, the same
+// clients in the same numbers, on a server that only does what TCP needs:
+// it accepts each connection, reads the 32-byte key and answers at once
+// with a fixed address, as if the peer were there, then closes. The
+// pairings/s of this baseline is what the machine allows the rendezvous
+// server at all, with the clients on the same cores.
+func BenchmarkPairingsBaseline(b *testing.B) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	var answered atomic.Uint64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				var key [KeySize]byte
+				if _, err := io.ReadFull(c, key[:]); err != nil {
+					return
+				}
+				if _, err := c.Write([]byte("192.0.2.1 4000\n")); err == nil {
+					answered.Add(1)
+				}
+			}()
+		}
+	}()
+	cpu := cpuTime()
+	b.ResetTimer()
+	runHelper(b, "TestHelperPairingClients", ln.Addr().String(), "legacy", strconv.Itoa(b.N), "32")
+	b.StopTimer()
+	if got := answered.Load(); got != 2*uint64(b.N) {
+		b.Fatalf("%d answers, want %d", got, 2*b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairings/s")
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "server-µs/pairing")
 }
 
 // cpuTime is the CPU time this process has used, user and system.
