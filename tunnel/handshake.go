@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/punchkit/punch/secure"
 	"github.com/quic-go/quic-go"
@@ -126,6 +127,9 @@ func confirm(ctx context.Context, qc *quic.Conn, ctrl *quic.Stream, key string, 
 		return fmt.Errorf("%w: TLS exporter: %w", ErrProtocol, err)
 	}
 	if err := secure.Confirm(ctx, ctrl, key, exp, initiator); err != nil {
+		if initiator && errors.Is(err, secure.ErrAuth) {
+			awaitAbort(ctx, qc, ctrl)
+		}
 		ctrl.CancelWrite(streamCodeClosed)
 		ctrl.CancelRead(streamCodeClosed)
 		return err
@@ -134,6 +138,27 @@ func confirm(ctx context.Context, qc *quic.Conn, ctrl *quic.Stream, key string, 
 	ctrl.Close()
 	ctrl.CancelRead(streamCodeClosed)
 	return nil
+}
+
+// abortWait bounds how long an initiator that found the responder's key
+// confirmation wrong waits for the responder to take its ABORT.
+const abortWait = 2 * time.Second
+
+// awaitAbort lets the ABORT that Confirm wrote on ctrl reach the responder
+// before the stream and the connection go: a reset of the stream, or the
+// connection's close, would discard it unsent, and the responder would
+// see a reset stream rather than learn that the keys differ. It ends the
+// stream (FIN after ABORT) and waits for the responder, which closes the
+// connection on reading ABORT, for at most abortWait.
+func awaitAbort(ctx context.Context, qc *quic.Conn, ctrl *quic.Stream) {
+	ctrl.Close()
+	t := time.NewTimer(abortWait)
+	defer t.Stop()
+	select {
+	case <-qc.Context().Done():
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // finish turns an authenticated QUIC connection into a Conn, or closes it
