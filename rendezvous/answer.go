@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -77,10 +76,7 @@ func parseAnswer(line []byte) (*Match, error) {
 		m.PeerInfo = w.PeerInfo
 	}
 	if w.PeerHS != "" {
-		hs, err := base64.StdEncoding.DecodeString(w.PeerHS)
-		if err == nil && len(hs) == 0 {
-			err = errors.New("empty")
-		}
+		hs, err := decodeHandshake(w.PeerHS)
 		if err != nil {
 			return nil, fmt.Errorf("%w: peer_hs: %v", ErrProtocol, err)
 		}

@@ -119,12 +119,12 @@ func (o *Options) relayedConfig() *secure.Config {
 	return &secure.Config{Timeout: o.punchTimeout() + 10*time.Second, Logger: o.Logger}
 }
 
-// punchTimeout is Options.Timeout with its default.
+// punchTimeout is Options.Timeout with tcppunch's default.
 func (o *Options) punchTimeout() time.Duration {
 	if o.Timeout > 0 {
 		return o.Timeout
 	}
-	return 10 * time.Second
+	return tcppunch.DefaultTimeout
 }
 
 // punchRelayed punches the path a rendezvous meeting named while the first
@@ -176,7 +176,7 @@ func punchRelayed(ctx context.Context, rv net.Conn, local netip.AddrPort, m *ren
 	hs.Attach(tc)
 	sc, err := hs.Wait(ctx)
 	if err != nil {
-		rv.Close()
+		rv.Close() // unblocks the relay, which has no more use
 	}
 	<-relayed
 	rv.Close()

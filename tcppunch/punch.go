@@ -47,11 +47,14 @@ type Config struct {
 	// Retry is the wait before a new attempt after one ended in RST.
 	// Default 200 ms.
 	Retry time.Duration
-	// Timeout bounds the whole punch. Default 10 s.
+	// Timeout bounds the whole punch. Default DefaultTimeout.
 	Timeout time.Duration
 	// Logger receives debug logs. Default: none.
 	Logger *slog.Logger
 }
+
+// DefaultTimeout is Config.Timeout's default.
+const DefaultTimeout = 10 * time.Second
 
 func (c *Config) withDefaults() Config {
 	var out Config
@@ -68,7 +71,7 @@ func (c *Config) withDefaults() Config {
 		out.Retry = 200 * time.Millisecond
 	}
 	if out.Timeout <= 0 {
-		out.Timeout = 10 * time.Second
+		out.Timeout = DefaultTimeout
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
