@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,13 +36,17 @@ type transferred struct {
 }
 
 // transferWith sends size bytes from host a to host b with `punch SUB
-// -s/-r` (extra flags added to both) and measures it.
+// -s/-r` (extra flags added to both) and measures it. Each peer runs on a
+// CPU of its own (taskset; Go then runs it with GOMAXPROCS 1), as two
+// machines would, while the lab's core and the kernel's forwarding use
+// either; PUNCH_BENCH_PIN=0 lets the peers float, which on two CPUs makes
+// three busy processes contend for both.
 func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra ...string) transferred {
 	b.Helper()
 	key := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	args := append([]string{sub, "-4", "-T", "198.51.100.2"}, extra...)
-	rx := exec.Command(punchBin, append([]string{"lab", "exec", lab.Config.Name, "b", "--", punchBin}, append(args, "-r", key)...)...)
-	tx := exec.Command(punchBin, append([]string{"lab", "exec", lab.Config.Name, "a", "--", punchBin}, append(args, "-s", key)...)...)
+	rx := exec.Command(punchBin, slices.Concat([]string{"lab", "exec", lab.Config.Name, "b", "--"}, pin(1), []string{punchBin}, args, []string{"-r", key})...)
+	tx := exec.Command(punchBin, slices.Concat([]string{"lab", "exec", lab.Config.Name, "a", "--"}, pin(0), []string{punchBin}, args, []string{"-s", key})...)
 	out, err := rx.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -140,6 +145,15 @@ func machineCPU() (busy, total float64) {
 type way struct {
 	name, sub string
 	args      []string
+}
+
+// pin returns the command prefix that runs a peer on CPU cpu alone, or
+// nothing where the machine has too few CPUs or PUNCH_BENCH_PIN is 0.
+func pin(cpu int) []string {
+	if runtime.NumCPU() < 2 || os.Getenv("PUNCH_BENCH_PIN") == "0" {
+		return nil
+	}
+	return []string{"taskset", "-c", strconv.Itoa(cpu)}
 }
 
 // sideBySide moves size bytes by base and then by test on the same lab,

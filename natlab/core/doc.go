@@ -17,7 +17,10 @@
 // that later ones overtake it) and duplication (with a probability a copy
 // follows the packet). Packets leave a queue within [SleepSlop] of their
 // due time: the queues sleep with clock_nanosleep, not Go timers, whose
-// millisecond granularity would show in round-trip times.
+// millisecond granularity would show in round-trip times. A busy
+// rate-limited queue hands its packets on at most every [BatchInterval],
+// as a network card that moderates its interrupts does, so that the core
+// writes them to the site's device in few system calls.
 //
 // The router decrements the TTL (IPv4) or hop limit (IPv6) of every packet
 // it forwards and answers an expiring one with ICMP time exceeded from its
