@@ -6,6 +6,7 @@ import (
 
 	"github.com/quic-go/quic-go/internal/protocol"
 	list "github.com/quic-go/quic-go/internal/utils/linkedlist"
+	"github.com/quic-go/quic-go/internal/wire"
 )
 
 // byteInterval is an interval from one ByteCount to the other
@@ -21,8 +22,8 @@ func init() {
 }
 
 type frameSorterEntry struct {
-	Data   []byte
-	DoneCb func()
+	Data []byte
+	Done *wire.StreamFrame // put back once the data is consumed, or nil
 }
 
 type frameSorter struct {
@@ -42,18 +43,18 @@ func newFrameSorter() *frameSorter {
 	return &s
 }
 
-func (s *frameSorter) Push(data []byte, offset protocol.ByteCount, doneCb func()) error {
-	err := s.push(data, offset, doneCb)
+func (s *frameSorter) Push(data []byte, offset protocol.ByteCount, done *wire.StreamFrame) error {
+	err := s.push(data, offset, done)
 	if err == errDuplicateStreamData {
-		if doneCb != nil {
-			doneCb()
+		if done != nil {
+			done.PutBack()
 		}
 		return nil
 	}
 	return err
 }
 
-func (s *frameSorter) push(data []byte, offset protocol.ByteCount, doneCb func()) error {
+func (s *frameSorter) push(data []byte, offset protocol.ByteCount, done *wire.StreamFrame) error {
 	if len(data) == 0 {
 		return errDuplicateStreamData
 	}
@@ -95,8 +96,8 @@ func (s *frameSorter) push(data []byte, offset protocol.ByteCount, doneCb func()
 			delete(s.queue, pos)
 			pos += oldEntryLen
 			hasReplacedAtLeastOne = true
-			if oldEntry.DoneCb != nil {
-				oldEntry.DoneCb()
+			if oldEntry.Done != nil {
+				oldEntry.Done.PutBack()
 			}
 		} else {
 			if !hasReplacedAtLeastOne {
@@ -163,9 +164,9 @@ func (s *frameSorter) push(data []byte, offset protocol.ByteCount, doneCb func()
 		newData := make([]byte, len(data))
 		copy(newData, data)
 		data = newData
-		if doneCb != nil {
-			doneCb()
-			doneCb = nil
+		if done != nil {
+			done.PutBack()
+			done = nil
 		}
 	}
 
@@ -173,7 +174,7 @@ func (s *frameSorter) push(data []byte, offset protocol.ByteCount, doneCb func()
 		return errors.New("too many gaps in received data")
 	}
 
-	s.queue[start] = frameSorterEntry{Data: data, DoneCb: doneCb}
+	s.queue[start] = frameSorterEntry{Data: data, Done: done}
 	return nil
 }
 
@@ -210,14 +211,14 @@ func (s *frameSorter) deleteConsecutive(pos protocol.ByteCount) {
 		}
 		oldEntryLen := protocol.ByteCount(len(oldEntry.Data))
 		delete(s.queue, pos)
-		if oldEntry.DoneCb != nil {
-			oldEntry.DoneCb()
+		if oldEntry.Done != nil {
+			oldEntry.Done.PutBack()
 		}
 		pos += oldEntryLen
 	}
 }
 
-func (s *frameSorter) Pop() (protocol.ByteCount, []byte, func()) {
+func (s *frameSorter) Pop() (protocol.ByteCount, []byte, *wire.StreamFrame) {
 	entry, ok := s.queue[s.readPos]
 	if !ok {
 		return s.readPos, nil, nil
@@ -228,7 +229,7 @@ func (s *frameSorter) Pop() (protocol.ByteCount, []byte, func()) {
 	if s.gaps.Front().Value.End <= s.readPos {
 		panic("frame sorter BUG: read position higher than a gap")
 	}
-	return offset, entry.Data, entry.DoneCb
+	return offset, entry.Data, entry.Done
 }
 
 // HasMoreData says if there is any more data queued at *any* offset.

@@ -26,7 +26,7 @@ type ReceiveStream struct {
 	receiveFinalSizeCallback func(int64)
 
 	currentFrame       []byte
-	currentFrameDone   func()
+	currentFrameDone   *wire.StreamFrame
 	readPosInFrame     int
 	currentFrameIsLast bool // is the currentFrame the last frame on this stream
 
@@ -257,7 +257,7 @@ func (s *ReceiveStream) readImpl(p []byte) (hasStreamWindowUpdate bool, hasConnW
 		if s.readPosInFrame >= len(s.currentFrame) && s.currentFrameIsLast {
 			s.currentFrame = nil
 			if s.currentFrameDone != nil {
-				s.currentFrameDone()
+				s.currentFrameDone.PutBack()
 			}
 			s.errorRead = true
 			return hasStreamWindowUpdate, hasConnWindowUpdate, bytesRead, io.EOF
@@ -395,7 +395,7 @@ func (s *ReceiveStream) dequeueNextFrame() {
 	var offset protocol.ByteCount
 	// We're done with the last frame. Release the buffer.
 	if s.currentFrameDone != nil {
-		s.currentFrameDone()
+		s.currentFrameDone.PutBack()
 	}
 	offset, s.currentFrame, s.currentFrameDone = s.frameQueue.Pop()
 	s.currentFrameIsLast = offset+protocol.ByteCount(len(s.currentFrame)) >= s.finalOffset && !s.cancelledRemotely
@@ -471,7 +471,7 @@ func (s *ReceiveStream) handleStreamFrameImpl(frame *wire.StreamFrame, now monot
 	if s.cancelledLocally {
 		return nil
 	}
-	if err := s.frameQueue.Push(frame.Data, frame.Offset, frame.PutBack); err != nil {
+	if err := s.frameQueue.Push(frame.Data, frame.Offset, frame); err != nil {
 		return err
 	}
 	s.signalRead()
