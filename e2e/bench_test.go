@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/punchkit/punch/natlab"
+	"golang.org/x/sys/unix"
 )
 
 // The benchmarks here measure punch tcp through the lab, side by side
@@ -47,20 +49,24 @@ func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra .
 	args := append([]string{sub, "-4", "-T", "198.51.100.2"}, extra...)
 	rx := exec.Command(punchBin, slices.Concat([]string{"lab", "exec", lab.Config.Name, "b", "--"}, pin(1), []string{punchBin}, args, []string{"-r", key})...)
 	tx := exec.Command(punchBin, slices.Concat([]string{"lab", "exec", lab.Config.Name, "a", "--"}, pin(0), []string{punchBin}, args, []string{"-s", key})...)
-	out, err := rx.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	in, err := tx.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
+	// Pipes of 1 MiB, written and read 1 MiB at a time: with 64 KiB pipes
+	// and io.Discard's 8 KiB reads the test's own copying took CPU from
+	// the transfer it measures.
+	out, outW := bigPipe(b)
+	defer out.Close()
+	inR, in := bigPipe(b)
+	defer in.Close()
+	rx.Stdout, tx.Stdin = outW, inR
 	var rxErr, txErr strings.Builder
 	rx.Stderr, tx.Stderr = &rxErr, &txErr
-	if err := rx.Start(); err != nil {
+	err := rx.Start()
+	outW.Close()
+	if err != nil {
 		b.Fatal(err)
 	}
-	if err := tx.Start(); err != nil {
+	err = tx.Start()
+	inR.Close()
+	if err != nil {
 		b.Fatal(err)
 	}
 	go func() {
@@ -79,7 +85,7 @@ func transferWith(b *testing.B, sub string, lab *natlab.Lab, size int64, extra .
 	}
 	start, core0 := time.Now(), procCPU(lab.Daemon)
 	busy0, total0 := machineCPU()
-	n, _ := io.Copy(io.Discard, out)
+	n, _ := io.CopyBuffer(struct{ io.Writer }{io.Discard}, out, make([]byte, 1<<20))
 	elapsed := time.Since(start)
 	core := procCPU(lab.Daemon) - core0
 	busy1, total1 := machineCPU()
@@ -145,6 +151,25 @@ func machineCPU() (busy, total float64) {
 type way struct {
 	name, sub string
 	args      []string
+}
+
+// bigPipe returns a pipe that holds 1 MiB.
+func bigPipe(b *testing.B) (r, w *os.File) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size error
+	rc, err := w.SyscallConn()
+	if err == nil {
+		err = rc.Control(func(fd uintptr) { _, size = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
+	}
+	if err = errors.Join(err, size); err != nil {
+		r.Close()
+		w.Close()
+		b.Fatal(err)
+	}
+	return r, w
 }
 
 // pin returns the command prefix that runs a peer on CPU cpu alone, or
