@@ -44,7 +44,7 @@ const QueueLimit = 50 * time.Millisecond
 // it wait up to BatchInterval to leave together. The core writes each
 // hand-over to the site's device in one system call, and the kernel's cost
 // is per call more than per packet: at 1 Gbit/s of full-size packets,
-// handing on each packet as it fell due cost the core 2.5 times the CPU
+// handing on each packet as it fell due cost the core about twice the CPU
 // per GB of an unlimited link.
 const BatchInterval = 250 * time.Microsecond
 
