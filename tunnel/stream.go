@@ -97,28 +97,27 @@ func (s *stream) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// copyBufs are the buffers of ReadFrom and WriteTo.
+// copyBufs are the buffers of copyLarge.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// copyLarge copies src to dst until src ends, through a 256 KiB buffer. It
+// hides both sides' ReadFrom and WriteTo, or io.CopyBuffer would call them
+// instead of using the buffer.
+func copyLarge(dst io.Writer, src io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
+}
 
 // ReadFrom copies r to the stream until r ends, in writes of up to
 // 256 KiB: io.Copy and forward.Join use it instead of their 32 KiB
 // buffer, and quic-go spends less per byte on larger writes.
-func (s *stream) ReadFrom(r io.Reader) (int64, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	// Hide r's WriteTo and our ReadFrom, or CopyBuffer would call them.
-	return io.CopyBuffer(struct{ io.Writer }{s}, struct{ io.Reader }{r}, *bp)
-}
+func (s *stream) ReadFrom(r io.Reader) (int64, error) { return copyLarge(s, r) }
 
 // WriteTo copies the stream to w until the peer's end of stream, in reads
 // of up to 256 KiB: io.Copy uses it instead of its 32 KiB buffer, so that
 // a forward makes fewer, larger writes to its socket or pipe.
-func (s *stream) WriteTo(w io.Writer) (int64, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	// Hide w's ReadFrom and our WriteTo, or CopyBuffer would call them.
-	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{s}, *bp)
-}
+func (s *stream) WriteTo(w io.Writer) (int64, error) { return copyLarge(w, s) }
 
 // CloseWrite half-closes the stream: the peer reads io.EOF once it has
 // everything written so far, and can still send.
