@@ -37,6 +37,42 @@ func TestConnectBadInput(t *testing.T) {
 	}
 }
 
+// TestForwardAddrBadInput checks that a -c or -l value that is no
+// [HOST:]PORT is refused as a usage error before the punch, by every
+// command that forwards.
+func TestForwardAddrBadInput(t *testing.T) {
+	t.Setenv(serverEnv, "")
+	for _, cmd := range []string{"connect", "tcp", "udp"} {
+		for _, tt := range []struct {
+			name string
+			args []string
+			want string
+		}{
+			{"connect-word", []string{"-c", "notaport"}, `-c "notaport"`},
+			{"connect-port-range", []string{"-c", "70000"}, `-c "70000"`},
+			{"connect-port-zero", []string{"-c", "localhost:0"}, `-c "localhost:0"`},
+			{"connect-no-port", []string{"-c", "localhost:"}, `-c "localhost:"`},
+			{"listen-bad-port", []string{"-l", "127.0.0.1:x1"}, `-l "127.0.0.1:x1"`},
+			{"listen-colons", []string{"-l", "a:b:c"}, `-l "a:b:c"`},
+		} {
+			t.Run(cmd+"/"+tt.name, func(t *testing.T) {
+				checkUsageError(t, append([]string{cmd, "-T", "127.0.0.1"}, append(tt.args, "key-1")...), tt.want)
+			})
+		}
+	}
+}
+
+func TestCheckAddrAccepts(t *testing.T) {
+	for _, v := range []string{"22", "localhost:22", "10.0.0.1:ssh", "[::1]:8080", ":8080"} {
+		if err := checkAddr("-c", v, false); err != nil {
+			t.Errorf("-c %s: %v", v, err)
+		}
+	}
+	if err := checkAddr("-l", "127.0.0.1:0", true); err != nil {
+		t.Errorf("-l 127.0.0.1:0: %v", err)
+	}
+}
+
 // TestLabMatrixBadInput checks punch lab matrix's usage errors, which come
 // before it needs root or builds a lab.
 func TestLabMatrixBadInput(t *testing.T) {

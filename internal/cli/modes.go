@@ -49,6 +49,27 @@ func (o *pipeOptions) check() error {
 	case (o.connect != "" || o.listen != "") && (o.send || o.receive):
 		return errors.New("-s and -r are for standard input and output, not for forwarding")
 	}
+	if err := checkAddr("-c", o.connect, false); err != nil {
+		return err
+	}
+	return checkAddr("-l", o.listen, true)
+}
+
+// checkAddr rejects a -c or -l value that is not [HOST:]PORT, before the
+// punch rather than at the first forwarded connection. Port 0 (any free
+// port) is allowed where zeroOK, for -l.
+func checkAddr(flag, value string, zeroOK bool) error {
+	if value == "" {
+		return nil
+	}
+	_, p, err := net.SplitHostPort(localAddr(value))
+	if err != nil {
+		return fmt.Errorf("%s %q: want [HOST:]PORT", flag, value)
+	}
+	port, err := net.LookupPort("tcp", p)
+	if err != nil || (port == 0 && !zeroOK) {
+		return fmt.Errorf("%s %q: the port must be a number from 1 to 65535 or a service name", flag, value)
+	}
 	return nil
 }
 
